@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` and `make test`. Both work on a machine with only
+# Python >= 3.10 and make: they create .venv and install into it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench-sampler bench-verifiers clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-base: setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
+	$(BIN)/python -m flowrl_jax.demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench-sampler: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/sampler.py
+
+bench-verifiers: $(VENV)/.installed-base
+	$(BIN)/python benchmarks/verifiers.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,98 @@
+"""Device meshes and the logical-axis rules that place each parameter on them.
+
+Every parameter of the model carries `logical_axes` metadata (e.g. ("embed", "mlp")); the
+rules below map logical axes to the mesh axes `data`, `fsdp` and `tensor`:
+- `fsdp` shards the hidden ("embed") dimension of every weight (ZeRO-3 style);
+- `tensor` shards heads, kv heads, the MLP width and the vocabulary (Megatron style).
+A dimension that the mesh axis does not divide stays replicated, so the same rules serve a
+tiny test model and a 7B one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "tensor")
+Rules = Sequence[tuple[str, str | None]]
+DEFAULT_RULES: Rules = (
+    ("vocab", "tensor"),
+    ("embed", "fsdp"),
+    ("heads", "tensor"),
+    ("kv_heads", "tensor"),
+    ("mlp", "tensor"),
+    ("head_dim", None),
+)
+# Rollout layout: weights replicated over data/fsdp, split over tensor only, so decoding a
+# token needs no all-gather of the weights.
+SAMPLER_RULES: Rules = tuple((a, None if m == "fsdp" else m) for a, m in DEFAULT_RULES)
+
+
+def make_mesh(
+    data: int = -1, fsdp: int = 1, tensor: int = 1, devices: Sequence[Any] | None = None
+) -> Mesh:
+    """A (data, fsdp, tensor) mesh over `devices` (default: all); one size may be -1 (inferred)."""
+    devices = list(jax.devices() if devices is None else devices)
+    sizes = [data, fsdp, tensor]
+    if sizes.count(-1) > 1:
+        raise ValueError(f"at most one mesh axis may be -1, got data={data} fsdp={fsdp} tensor={tensor}")
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if -1 in sizes:
+        if len(devices) % known:
+            raise ValueError(f"{len(devices)} devices cannot be split into {sizes}.")
+        sizes[sizes.index(-1)] = len(devices) // known
+    if int(np.prod(sizes)) != len(devices):
+        raise ValueError(
+            f"mesh data={sizes[0]} x fsdp={sizes[1]} x tensor={sizes[2]} needs "
+            f"{int(np.prod(sizes))} devices, but {len(devices)} are available."
+        )
+    return Mesh(np.asarray(devices).reshape(sizes), MESH_AXES)
+
+
+def logical_to_spec(
+    axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh, rules: Rules | None = None
+) -> PartitionSpec:
+    """PartitionSpec for one array; mesh axes that do not divide the dimension are dropped."""
+    table = dict(DEFAULT_RULES if rules is None else rules)
+    spec, used = [], set()
+    for axis, dim in zip(axes, shape, strict=True):
+        mesh_axis = table.get(axis) if axis is not None else None
+        ok = (
+            mesh_axis is not None
+            and mesh_axis not in used
+            and mesh.shape[mesh_axis] > 1
+            and dim % mesh.shape[mesh_axis] == 0
+        )
+        spec.append(mesh_axis if ok else None)
+        if ok:
+            used.add(mesh_axis)
+    return PartitionSpec(*spec)
+
+
+def param_shardings(
+    model: nnx.Module, mesh: Mesh, rules: Rules | None = None
+) -> dict[tuple, NamedSharding]:
+    """NamedSharding of every parameter, keyed by its path in the module."""
+    out = {}
+    for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        axes = var.get_metadata().get("logical_axes") or (None,) * len(var.value.shape)
+        out[tuple(path)] = NamedSharding(mesh, logical_to_spec(axes, var.value.shape, mesh, rules))
+    return out
+
+
+def shard_model(model: nnx.Module, mesh: Mesh, rules: Rules | None = None) -> nnx.Module:
+    """Places every parameter of `model` on `mesh` per the rules (in place; returns the model)."""
+    shardings = param_shardings(model, mesh, rules)
+    for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        var.value = jax.device_put(var.value, shardings[tuple(path)])
+    return model
+
+
+def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
+    """Batch dimension over (data, fsdp); every other dimension replicated."""
+    return NamedSharding(mesh, PartitionSpec(("data", "fsdp"), *([None] * (ndim - 1))))

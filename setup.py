@@ -1,0 +1,51 @@
+"""flowrl_jax: reinforcement learning of language models on verifiable rewards, in JAX."""
+
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "jax>=0.7.0",
+    "flax>=0.11.0",
+    "optax>=0.2.5",
+    "orbax-checkpoint>=0.11.0",
+    "transformers>=4.56",
+    "tokenizers>=0.21",
+    "safetensors>=0.5",
+    "datasets>=3.0",
+    "sympy>=1.13",
+    "math-verify>=0.8",
+    "numpy>=1.26",
+    "ml-collections>=1.0",
+    "absl-py>=2.1",
+    "tqdm>=4.66",
+    "tensorboardX>=2.6",
+    "matplotlib>=3.8",
+]
+
+EXTRAS_REQUIRE = {
+    "cuda": ["jax[cuda12]>=0.7.0"],
+    "tpu": ["jax[tpu]>=0.7.0"],
+    # torch is pinned exactly: it is only the reference in parity tests, and any looser
+    # spec makes pip pull a multi-GB CUDA build.
+    "test": [
+        "pytest>=8.0",
+        "pytest-timeout>=2.3",
+        "hypothesis>=6.100",
+        "torch==2.13.0",
+        "nbmake>=1.5",
+        "ruff>=0.6",
+    ],
+}
+
+setup(
+    name="flowrl_jax",
+    version="0.1.0",
+    description="FlowRL, Lite PPO, DPH-RL and their baselines for RL on verifiable rewards, in JAX/Flax.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["flowrl_jax", "flowrl_jax.*"]),
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["flowrl-jax=flowrl_jax.train.cli:main"]},
+)
