@@ -9,17 +9,18 @@ Groups are identified by integer ids in [0, num_groups); group statistics are se
 the batch is a safe choice). ``valid`` [B] marks the sequences that exist (a batch padded to a
 fixed shape); the others do not enter any statistic and get advantage 0.
 
-    group-normalised   A_i = (s_i − μ) / (σ + ε)                        GRPO arXiv 2402.03300,
-                       μ ∈ {group, batch, none}, σ ∈ {group, batch, none} Dr.GRPO 2503.20783,
-                                                                          Lite PPO 2508.08221
-    RLOO               A_i = s_i − mean_{j≠i in group} s_j                arXiv 2402.14740
-    REINFORCE++        whiten(Σ_{k≥t} γ^{k−t} r_k)·m                      arXiv 2501.03262
-    REINFORCE++-base   whiten((s_i − μ_group)·m)                          arXiv 2501.03262
-    GAE                δ_t = r_t + γV_{t+1} − V_t, A_t = δ_t + γλA_{t+1}  arXiv 1506.02438
-    overlong shaping   clip((L_max − L_b − ℓ)/L_b · p, −p, 0)             DAPO arXiv 2503.14476
+    group-normalised  A_i = (s_i − μ) / (σ + ε), μ, σ ∈ {group, batch, none}
+                      (GRPO arXiv 2402.03300, Dr.GRPO 2503.20783, Lite PPO 2508.08221)
+    RLOO              A_i = s_i − mean_{j≠i in group} s_j                (arXiv 2402.14740)
+    REINFORCE++       whiten(Σ_{k≥t} γ^{k−t} r_k)·m                      (arXiv 2501.03262)
+    REINFORCE++-base  whiten((s_i − μ_group)·m)                          (arXiv 2501.03262)
+    GAE               δ_t = r_t + γV_{t+1} − V_t, A_t = δ_t + γλA_{t+1}  (arXiv 1506.02438)
+    overlong shaping  clip((L_max − L_b − ℓ)/L_b · p, −p, 0)             (DAPO arXiv 2503.14476)
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +42,7 @@ def _valid(valid: jax.typing.ArrayLike | None, like: jax.Array) -> jax.Array:
 
 def _group_stats(x, valid, group_ids, num_groups):
     """Per-group count, mean and unbiased std of ``x`` over valid entries, gathered back to [B]."""
-    seg = lambda v: jax.ops.segment_sum(v, group_ids, num_segments=num_groups)  # noqa: E731
+    seg = functools.partial(jax.ops.segment_sum, segment_ids=group_ids, num_segments=num_groups)
     count = seg(valid.astype(x.dtype))
     mean = seg(jnp.where(valid, x, 0)) / jnp.where(count > 0, count, 1)
     dev = jnp.where(valid, x - mean[group_ids], 0)
@@ -58,13 +59,17 @@ def _batch_stats(x, valid):
 
 
 def broadcast_to_tokens(advantages: jax.typing.ArrayLike, mask: jax.typing.ArrayLike) -> jax.Array:
-    """A[i]·m[i,t]: [B] sequence advantages → [B, T] token advantages (0 at masked tokens)."""
+    """A[i]·m[i,t]: [B] sequence advantages → [B, T] token advantages (ALGORITHMS.md §2)."""
     mask = as_mask(mask)
     return jnp.where(mask, as_float(advantages)[..., None], 0)
 
 
 def outcome_token_rewards(rewards: jax.typing.ArrayLike, mask: jax.typing.ArrayLike) -> jax.Array:
-    """[B] outcome rewards → [B, T] token rewards with s_i on the last valid token of row i."""
+    """[B] outcome rewards → [B, T] token rewards, s_i on the last valid token of row i.
+
+    The token-reward form of REINFORCE++ (arXiv 2501.03262) and PPO's GAE; rows without valid
+    tokens are all 0.
+    """
     mask = as_mask(mask)
     t = mask.shape[-1]
     last = t - 1 - jnp.argmax(mask[..., ::-1], axis=-1)
@@ -99,6 +104,8 @@ def whiten(
     eps: float = WHITEN_EPS,
 ) -> jax.Array:
     """Masked whitening over all valid entries of the batch (ALGORITHMS.md §2).
+
+    Used by REINFORCE++ (arXiv 2501.03262) and PPO's GAE (arXiv 1707.06347).
 
     (x − mean)·rsqrt(var + eps) with the masked mean and unbiased (ddof 1) masked variance; only
     x − mean when there is at most one valid entry. ``shift_mean=False`` adds the mean back
@@ -299,7 +306,16 @@ def discounted_returns(
     *,
     gamma: float = 1.0,
 ) -> jax.Array:
-    """Return-to-go G_t = r_t + γ G_{t'} over valid tokens only (t' = next valid token), [B, T]."""
+    """Return-to-go G_t = r_t + γ·G_{t'}, t' the next valid token (REINFORCE++, arXiv 2501.03262).
+
+    Args:
+      token_rewards: [B, T] token rewards.
+      mask: [B, T] response mask; masked positions are skipped (their rewards ignored).
+      gamma: discount γ (default 1).
+
+    Returns:
+      [B, T] returns, 0 at masked positions.
+    """
     mask = as_mask(mask)
     r = masked(token_rewards, mask)
 
