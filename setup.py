@@ -1,5 +1,7 @@
 """flowrl_jax: reinforcement learning of language models on verifiable rewards, in JAX."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 INSTALL_REQUIRES = [
@@ -39,8 +41,8 @@ EXTRAS_REQUIRE = {
 setup(
     name="flowrl_jax",
     version="0.1.0",
-    description="FlowRL, Lite PPO, DPH-RL and their baselines for RL on verifiable rewards, in JAX/Flax.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    description="FlowRL, Lite PPO, DPH-RL and baselines for RL on verifiable rewards, in JAX.",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["flowrl_jax", "flowrl_jax.*"]),

@@ -36,16 +36,22 @@ SAMPLER_RULES: Rules = tuple((a, None if m == "fsdp" else m) for a, m in DEFAULT
 def make_mesh(
     data: int = -1, fsdp: int = 1, tensor: int = 1, devices: Sequence[Any] | None = None
 ) -> Mesh:
-    """A (data, fsdp, tensor) mesh over `devices` (default: all); one size may be -1 (inferred)."""
+    """A (data, fsdp, tensor) mesh over `devices` (default: all); one size may be -1 (inferred).
+
+    With every size given, the mesh takes the first data·fsdp·tensor devices.
+    """
     devices = list(jax.devices() if devices is None else devices)
     sizes = [data, fsdp, tensor]
     if sizes.count(-1) > 1:
-        raise ValueError(f"at most one mesh axis may be -1, got data={data} fsdp={fsdp} tensor={tensor}")
+        raise ValueError(
+            f"at most one mesh axis may be -1, got data={data} fsdp={fsdp} tensor={tensor}"
+        )
     known = int(np.prod([s for s in sizes if s != -1]))
     if -1 in sizes:
         if len(devices) % known:
             raise ValueError(f"{len(devices)} devices cannot be split into {sizes}.")
         sizes[sizes.index(-1)] = len(devices) // known
+    devices = devices[: int(np.prod(sizes))]
     if int(np.prod(sizes)) != len(devices):
         raise ValueError(
             f"mesh data={sizes[0]} x fsdp={sizes[1]} x tensor={sizes[2]} needs "

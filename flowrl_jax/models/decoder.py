@@ -112,18 +112,26 @@ class Decoder(nnx.Module):
                 keys.append(kv[0])
                 values.append(kv[1])
         x = self.final_norm(x)
-        if self.lm_head is None:
-            logits = jnp.einsum("BSD,VD->BSV", x, self.embed.value.astype(self.dtype))
-        else:
-            logits = jnp.einsum("BSD,DV->BSV", x, self.lm_head.value.astype(self.dtype))
         new_cache = None
         if cache is not None:
             new_cache = KVCache(tuple(keys), tuple(values), key_mask, cache.index + s)
         return DecoderOutput(
-            logits=logits.astype(jnp.float32),
+            logits=self.logits(x),
             hidden_states=x if return_hidden else None,
             cache=new_cache,
         )
+
+    def logits(self, hidden: jax.Array) -> jax.Array:
+        """The LM head: hidden states [B, S, D] after the final norm -> logits [B, S, V] float32.
+
+        Used by `__call__`; the sampler applies it to the last prompt position only, so a jitted
+        prefill never materialises [B, P, V] logits.
+        """
+        if self.lm_head is None:
+            logits = jnp.einsum("BSD,VD->BSV", hidden, self.embed.value.astype(self.dtype))
+        else:
+            logits = jnp.einsum("BSD,DV->BSV", hidden, self.lm_head.value.astype(self.dtype))
+        return logits.astype(jnp.float32)
 
 
 def token_logprobs(

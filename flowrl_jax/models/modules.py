@@ -142,7 +142,9 @@ class MLP(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         gate = jnp.einsum("BSD,DF->BSF", x, self.gate_proj.value.astype(self.dtype))
         up = jnp.einsum("BSD,DF->BSF", x, self.up_proj.value.astype(self.dtype))
-        return jnp.einsum("BSF,FD->BSD", jax.nn.silu(gate) * up, self.down_proj.value.astype(self.dtype))
+        return jnp.einsum(
+            "BSF,FD->BSD", jax.nn.silu(gate) * up, self.down_proj.value.astype(self.dtype)
+        )
 
 
 class Block(nnx.Module):

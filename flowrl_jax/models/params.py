@@ -92,7 +92,10 @@ def param_mappings(config: ModelConfig) -> Iterator[Mapping]:
         if config.qk_norm:
             for name in ("q", "k"):
                 yield Mapping(
-                    (*attn, f"{name}_norm", "scale"), hf + f"self_attn.{name}_norm.weight", _same, _same
+                    (*attn, f"{name}_norm", "scale"),
+                    hf + f"self_attn.{name}_norm.weight",
+                    _same,
+                    _same,
                 )
         for name in ("gate", "up", "down"):
             yield Mapping((*ours, "mlp", f"{name}_proj"), hf + f"mlp.{name}_proj.weight", _t, _t)
@@ -185,7 +188,9 @@ def from_pretrained(
             h.__exit__(None, None, None)
     ignorable = {"lm_head.weight"} if config.tie_word_embeddings else set()
     unexpected = sorted(
-        n for n in files if n not in used and n not in ignorable and not n.endswith(_IGNORED_SUFFIXES)
+        n
+        for n in files
+        if n not in used and n not in ignorable and not n.endswith(_IGNORED_SUFFIXES)
     )
     if unexpected:
         shown = ", ".join(unexpected[:5]) + (" ..." if len(unexpected) > 5 else "")

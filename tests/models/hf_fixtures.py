@@ -19,8 +19,12 @@ TINY = dict(
 )
 
 ARCHS = {
-    "qwen2": lambda: transformers.Qwen2Config(**TINY, rope_theta=10000.0, tie_word_embeddings=False),
-    "qwen2_tied": lambda: transformers.Qwen2Config(**TINY, rope_theta=1e6, tie_word_embeddings=True),
+    "qwen2": lambda: transformers.Qwen2Config(
+        **TINY, rope_theta=10000.0, tie_word_embeddings=False
+    ),
+    "qwen2_tied": lambda: transformers.Qwen2Config(
+        **TINY, rope_theta=1e6, tie_word_embeddings=True
+    ),
     "qwen3": lambda: transformers.Qwen3Config(
         **TINY, head_dim=24, rope_theta=1e6, tie_word_embeddings=True, attention_bias=False
     ),

@@ -5,11 +5,11 @@ import sys
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from flowrl_jax.distributed import make_mesh  # noqa: E402
-from flowrl_jax.models import from_pretrained  # noqa: E402
+from flowrl_jax.distributed import make_mesh
+from flowrl_jax.models import from_pretrained
 
 
 def main(path: str) -> None:
@@ -21,7 +21,10 @@ def main(path: str) -> None:
     for shape in [dict(data=8), dict(data=1, fsdp=4, tensor=2), dict(data=1, tensor=8)]:
         mesh = make_mesh(**shape)
         model = from_pretrained(path, mesh=mesh)
-        specs = {str(v.value.sharding.spec) for v in jax.tree.leaves(model, is_leaf=lambda x: hasattr(x, "value"))}
+        specs = {
+            str(v.value.sharding.spec)
+            for v in jax.tree.leaves(model, is_leaf=lambda x: hasattr(x, "value"))
+        }
         out = jax.jit(lambda m, i, k: m(i, k).logits)(model, ids, mask)
         diff = float(np.abs(np.asarray(out) - ref)[mask.astype(bool)].max())
         print(f"mesh {shape}: max diff {diff:.2e}; {len(specs)} distinct param specs")

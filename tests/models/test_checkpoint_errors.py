@@ -63,7 +63,7 @@ def test_unexpected_key(ckpt, tmp_path):
     def add(t):
         t["model.layers.0.extra_adapter.weight"] = np.zeros((2, 2), np.float32)
 
-    with pytest.raises(CheckpointError, match="unexpected tensor.*extra_adapter"):
+    with pytest.raises(CheckpointError, match=r"unexpected tensor.*extra_adapter"):
         from_pretrained(_copy_with(ckpt, tmp_path / "c", add))
 
 

@@ -41,7 +41,9 @@ def test_logits_match_transformers(checkpoint):
     model = from_pretrained(path)
     for seed in range(2):
         ids, mask = _batch(seed)
-        diff = _max_diff(np.asarray(model(ids, mask).logits), torch_logits(torch_model, ids, mask), mask)
+        diff = _max_diff(
+            np.asarray(model(ids, mask).logits), torch_logits(torch_model, ids, mask), mask
+        )
         print(f"{arch}: max |logit diff| = {diff:.2e}")
         assert diff < TOL, arch
 
@@ -61,7 +63,9 @@ def test_bfloat16_params_roundtrip(checkpoint, tmp_path):
     model = from_pretrained(path, dtype="bfloat16")
     assert model.embed.value.dtype.name == "bfloat16"
     ids, mask = _batch(4)
-    diff = _max_diff(np.asarray(model(ids, mask).logits), torch_logits(torch_model, ids, mask), mask)
+    diff = _max_diff(
+        np.asarray(model(ids, mask).logits), torch_logits(torch_model, ids, mask), mask
+    )
     assert diff < 0.15  # bf16 compute: loose but far below the logits' scale
     out = save_pretrained(model, tmp_path / "bf16")
     reloaded = from_pretrained(out)
@@ -90,7 +94,12 @@ def test_sharded_index_roundtrip(tmp_path):
     assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
     reloaded = from_pretrained(out)
     ids, mask = _batch(6)
-    assert _max_diff(np.asarray(reloaded(ids, mask).logits), torch_logits(torch_model, ids, mask), mask) < TOL
+    assert (
+        _max_diff(
+            np.asarray(reloaded(ids, mask).logits), torch_logits(torch_model, ids, mask), mask
+        )
+        < TOL
+    )
 
 
 def test_config_roundtrip_through_transformers(checkpoint):

@@ -12,12 +12,27 @@ from flowrl_jax.models import Decoder, ModelConfig
 
 CONFIGS = {
     "qwen2": ModelConfig(
-        model_type="qwen2", vocab_size=97, hidden_size=32, intermediate_size=64, num_layers=2,
-        num_heads=4, num_kv_heads=2, head_dim=8, qkv_bias=True,
+        model_type="qwen2",
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=8,
+        qkv_bias=True,
     ),
     "qwen3": ModelConfig(
-        model_type="qwen3", vocab_size=97, hidden_size=32, intermediate_size=64, num_layers=2,
-        num_heads=4, num_kv_heads=1, head_dim=12, qk_norm=True, tie_word_embeddings=True,
+        model_type="qwen3",
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=1,
+        head_dim=12,
+        qk_norm=True,
+        tie_word_embeddings=True,
     ),
 }
 
@@ -60,7 +75,9 @@ def test_hidden_states_are_after_final_norm():
 
 
 def test_bf16_compute_keeps_logits_float32():
-    model = Decoder(CONFIGS["qwen2"], dtype=jnp.bfloat16, param_dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+    model = Decoder(
+        CONFIGS["qwen2"], dtype=jnp.bfloat16, param_dtype=jnp.bfloat16, rngs=nnx.Rngs(0)
+    )
     out = model(jnp.ones((1, 4), jnp.int32))
     assert out.logits.dtype == jnp.float32
     assert jax.tree.leaves(nnx.state(model))[0].dtype == jnp.bfloat16

@@ -19,7 +19,11 @@ def test_sharded_forward_equals_unsharded(arch, tmp_path):
     script = os.path.join(os.path.dirname(__file__), "sharded_forward.py")
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     proc = subprocess.run(
-        [sys.executable, script, str(tmp_path)], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SHARDED_OK" in proc.stdout
@@ -33,3 +37,5 @@ def test_indivisible_dimensions_stay_replicated():
 def test_mesh_size_errors():
     with pytest.raises(ValueError, match="needs 3 devices"):
         make_mesh(data=3, fsdp=1, tensor=1)
+    with pytest.raises(ValueError, match="at most one mesh axis may be -1"):
+        make_mesh(data=-1, fsdp=-1)

@@ -1,0 +1,1 @@
+"""The RL trainer: config, rollout, update step, checkpoints, metrics and the CLI."""

@@ -1,0 +1,3 @@
+from flowrl_jax.train.cli import main
+
+main()

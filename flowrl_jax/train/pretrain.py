@@ -1,0 +1,409 @@
+"""The embedded default's base policy: a tiny Qwen2 decoder trained from scratch on Countdown.
+
+RL needs a policy that already solves some problems (a zero-reward group teaches nothing) and
+that is *diverse*, as a pretrained model is, so that Pass@k for large k is high and an RL
+method can either keep that diversity or collapse it. We get one without any download by
+supervised training on the exhaustive solver's solutions:
+
+- data: the Countdown ``train`` split of the same generator, seed and test size the RL configs
+  use (``countdown_config``), so the test split the demo evaluates on is never trained on;
+- each epoch shows every training problem once, with *one* of its solutions drawn uniformly
+  (``sample_solution``) and its numbers shown in a random order, so over the epochs the model
+  sees many different correct answers and prompts and learns a spread-out distribution instead
+  of one memorised answer per problem;
+- teacher-forced next-token loss on ``prompt + solution + EOS``, counted on the response tokens
+  only (the prompt's numbers are random; predicting them would only add noise);
+- AdamW with linear warm-up and cosine decay, float32, one jitted step with donated buffers.
+
+The result is written with the project's own export (``save_pretrained``: config.json,
+model.safetensors, tokenizer files) and read back through ``from_pretrained``, the path a real
+checkpoint takes; a ``pretrain.json`` beside it records the recipe and the base metrics.
+``ensure_base_model`` returns a cached build when the recipe matches and builds otherwise.
+
+    python -m flowrl_jax.train.pretrain --out=artifacts/countdown_base
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm.auto import tqdm
+
+from flowrl_jax.models import (
+    Decoder,
+    ModelConfig,
+    from_pretrained,
+    load_tokenizer,
+    save_pretrained,
+    token_logprobs,
+)
+
+log = logging.getLogger("flowrl_jax")
+
+RECIPE_FILE = "pretrain.json"
+DEFAULT_PATH = "artifacts/countdown_base"
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseRecipe:
+    """Everything that determines the base model: same recipe, same weights (CPU, float32)."""
+
+    seed: int = 0
+    # Data: must match the RL configs' `data` section so the held-out test split is the same.
+    data_seed: int = 0
+    num_numbers: int = 3
+    max_number: int = 12
+    numbers_use: str = "at_most_once"
+    num_test: int = 200  # held out: the first `num_test` problems of the generator's stream
+    num_train: int = 5700  # 3 numbers from 1-12 have 5,906 solvable problems (targets 1-100)
+    shuffle_numbers: bool = True  # show each training prompt's numbers in a random order
+    # Model (Qwen2 architecture: q/k/v bias, grouped-query attention).
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    tie_word_embeddings: bool = True
+    # Optimisation.
+    steps: int = 300
+    batch_size: int = 256
+    lr: float = 3e-3
+    warmup_steps: int = 30
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    # Evaluation after the build (Pass@k on the test split, at temperature 1).
+    eval_samples: int = 16
+
+    def model_config(self, tokenizer: Any) -> ModelConfig:
+        return ModelConfig(
+            model_type="qwen2",
+            vocab_size=len(tokenizer),
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            num_kv_heads=self.num_kv_heads,
+            head_dim=self.hidden_size // self.num_heads,
+            qkv_bias=True,
+            tie_word_embeddings=self.tie_word_embeddings,
+            max_position_embeddings=64,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fields that change the weights (evaluation settings do not)."""
+        out = dataclasses.asdict(self)
+        out.pop("eval_samples")
+        return out
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def load_splits(recipe: BaseRecipe):
+    """The Countdown train/test splits of `recipe` (a `datasets.DatasetDict`)."""
+    from flowrl_jax.data.countdown import generate_splits
+
+    return generate_splits(
+        recipe.data_seed,
+        recipe.num_train,
+        0,
+        recipe.num_test,
+        num_numbers=(recipe.num_numbers,),
+        max_number=recipe.max_number,
+        numbers_use=recipe.numbers_use,
+    )
+
+
+class SupervisedData:
+    """Tokenised training problems and an epoch iterator of right-padded batches.
+
+    Sequences are ``prompt + solution + EOS`` right-padded to one fixed length (the longest
+    possible), so the jitted step compiles once. Prompt padding does not matter to the model:
+    positions count real tokens only, so a left-padded RL prompt sees the same positions.
+    """
+
+    def __init__(self, rows: Any, tokenizer: Any, recipe: BaseRecipe):
+        self.tokenizer = tokenizer
+        self.numbers = [list(r["numbers"]) for r in rows]
+        self.targets = [int(r["target"]) for r in rows]
+        self.solutions = [list(r["solutions"]) for r in rows]
+        self.shuffle = recipe.shuffle_numbers
+        self.eos = tokenizer.eos_token_id
+        self.pad = tokenizer.pad_token_id
+        self._cache: dict[str, list[int]] = {}
+        longest_prompt = max(len(self.encode(r["prompt"])) for r in rows)
+        longest_solution = max(len(self.encode(s)) for sols in self.solutions for s in sols)
+        self.length = longest_prompt + longest_solution + 1
+
+    def encode(self, text: str) -> list[int]:
+        ids = self._cache.get(text)
+        if ids is None:
+            ids = self._cache[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def batches(self, rng: np.random.Generator, batch_size: int):
+        """Endless stream of (ids, attn, loss_mask) [B, L] numpy batches, epoch after epoch."""
+        from flowrl_jax.data.countdown import format_prompt, sample_solution
+
+        while True:
+            order = rng.permutation(len(self))
+            for start in range(0, len(order) - batch_size + 1, batch_size):
+                ids = np.full((batch_size, self.length), self.pad, np.int32)
+                attn = np.zeros((batch_size, self.length), bool)
+                loss = np.zeros((batch_size, self.length - 1), np.float32)
+                for row, i in enumerate(order[start : start + batch_size]):
+                    numbers = self.numbers[i]
+                    if self.shuffle:
+                        numbers = [numbers[j] for j in rng.permutation(len(numbers))]
+                    prompt = self.encode(format_prompt(numbers, self.targets[i]))
+                    answer = self.encode(sample_solution({"solutions": self.solutions[i]}, rng))
+                    seq = [*prompt, *answer, self.eos]
+                    ids[row, : len(seq)] = seq
+                    attn[row, : len(seq)] = True
+                    # logits at t predict token t+1: the response targets sit at p-1 .. n-2
+                    loss[row, len(prompt) - 1 : len(seq) - 1] = 1.0
+                yield ids, attn, loss
+
+
+# ------------------------------------------------------------------------------ training
+
+
+def make_optimizer(recipe: BaseRecipe) -> optax.GradientTransformation:
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0,
+        recipe.lr,
+        recipe.warmup_steps,
+        max(recipe.steps, recipe.warmup_steps + 1),
+        end_value=recipe.lr * recipe.min_lr_ratio,
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(recipe.grad_clip),
+        optax.adamw(schedule, weight_decay=recipe.weight_decay),
+    )
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation):
+    """(params, opt_state, ids, attn, loss_mask) -> (params, opt_state, loss); buffers donated."""
+
+    def loss_fn(params, ids, attn, loss_mask):
+        model = nnx.merge(graphdef, params)
+        logits = model(ids, attn).logits[:, :-1]
+        lp = token_logprobs(logits, ids[:, 1:])
+        return -jnp.sum(lp * loss_mask) / jnp.maximum(jnp.sum(loss_mask), 1.0)
+
+    def step(params, opt_state, ids, attn, loss_mask):
+        loss, grads = jax.value_and_grad(loss_fn)(params, ids, attn, loss_mask)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def train_base(
+    recipe: BaseRecipe, tokenizer: Any, train_rows: Any, *, progress: bool = True
+) -> tuple[Decoder, list[float]]:
+    """Trains a fresh decoder on `train_rows`; returns it and the loss of every step."""
+    model = Decoder(recipe.model_config(tokenizer), rngs=nnx.Rngs(recipe.seed))
+    graphdef, params = nnx.split(model, nnx.Param)
+    tx = make_optimizer(recipe)
+    opt_state = tx.init(params)
+    step = make_train_step(graphdef, tx)
+    data = SupervisedData(train_rows, tokenizer, recipe)
+    batches = data.batches(np.random.default_rng([recipe.seed, 1]), recipe.batch_size)
+    losses: list[float] = []
+    bar = tqdm(range(recipe.steps), desc="base model", disable=not progress, unit="step")
+    for i in bar:
+        params, opt_state, loss = step(params, opt_state, *next(batches))
+        if i % 10 == 0 or i == recipe.steps - 1:
+            losses.append(float(loss))
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    bar.close()
+    nnx.update(model, params)
+    return model, losses
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def evaluate_base(
+    path: str, recipe: BaseRecipe, test_rows: Any, *, progress: bool = True
+) -> dict[str, float]:
+    """Pass@1 / Pass@k of the saved model at `path` on the test split (temperature 1)."""
+    from flowrl_jax.data.tasks import Problem, tokenize_prompts
+    from flowrl_jax.eval.evaluate import evaluate
+    from flowrl_jax.train.config import countdown_config
+    from flowrl_jax.train.scoring import make_scorer
+
+    config = countdown_config("grpo")
+    model = from_pretrained(path)
+    tokenizer = load_tokenizer(path, vocab_size=model.config.vocab_size)
+    problems = [
+        Problem(
+            r["prompt"], {"numbers": r["numbers"], "target": r["target"]}, tuple(r["solutions"])
+        )
+        for r in test_rows
+    ]
+    prompts = tokenize_prompts(problems, tokenizer, config.data.max_prompt_len)
+    ks = sorted({1, 4, recipe.eval_samples})
+    with make_scorer(config) as score:
+        result = evaluate(
+            model,
+            tokenizer,
+            prompts,
+            score,
+            jax.random.key(recipe.seed),
+            task="countdown",
+            num_samples=recipe.eval_samples,
+            temperature=1.0,
+            top_p=1.0,
+            max_new_tokens=config.rollout.max_new_tokens,
+            ks=ks,
+            batch_prompts=50,
+            progress=progress,
+        )
+    return result.metrics
+
+
+# ------------------------------------------------------------------------------ build / cache
+
+
+def build_base_model(
+    out_dir: str | os.PathLike = DEFAULT_PATH,
+    recipe: BaseRecipe | None = None,
+    *,
+    evaluate: bool = True,
+    progress: bool = True,
+) -> str:
+    """Trains the base policy and writes it to `out_dir` (replaced atomically); returns the path.
+
+    Everything is assembled in a temporary sibling directory and renamed into place at the
+    end, so an interrupted build leaves no directory that `ensure_base_model` would take for
+    a finished one.
+    """
+    from flowrl_jax.data.tokenizer import build_char_tokenizer
+
+    recipe = recipe or BaseRecipe()
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.build-", dir=parent)
+    try:
+        start = time.perf_counter()
+        tokenizer = load_tokenizer(build_char_tokenizer(os.path.join(staging, "tokenizer")))
+        splits = load_splits(recipe)
+        model, losses = train_base(recipe, tokenizer, splits["train"], progress=progress)
+        train_s = time.perf_counter() - start
+        path = save_pretrained(model, os.path.join(staging, "model"), tokenizer=tokenizer)
+        info: dict[str, Any] = {
+            "recipe": recipe.fingerprint(),
+            "num_params": model.config.num_params,
+            "num_train_problems": len(splits["train"]),
+            "num_test_problems": len(splits["test"]),
+            "train_seconds": round(train_s, 1),
+            "loss_every_10_steps": [round(x, 4) for x in losses],
+        }
+        if evaluate:
+            info["test_metrics"] = evaluate_base(path, recipe, splits["test"], progress=progress)
+        with open(os.path.join(path, RECIPE_FILE), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2)
+        if os.path.isdir(out_dir):
+            shutil.rmtree(out_dir)
+        os.rename(path, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
+
+
+def read_build_info(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The `pretrain.json` of a built base model, or None for a directory without one."""
+    file = os.path.join(path, RECIPE_FILE)
+    if not os.path.isfile(file):
+        return None
+    with open(file, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def ensure_base_model(
+    path: str | os.PathLike = DEFAULT_PATH,
+    recipe: BaseRecipe | None = None,
+    *,
+    evaluate: bool = True,
+    progress: bool = True,
+) -> str:
+    """The base model at `path`: reused when it loads and was built by `recipe`, built otherwise.
+
+    A directory without `pretrain.json` is someone's own checkpoint: it is used as it is
+    (after checking that it loads). One with a different recipe is rebuilt, so editing the
+    recipe never silently reuses stale weights.
+    """
+    recipe = recipe or BaseRecipe()
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        info = read_build_info(path)
+        if info is not None and info.get("recipe") != recipe.fingerprint():
+            log.warning("%s was built with another recipe; rebuilding it.", path)
+        else:
+            try:
+                model = from_pretrained(path)
+                load_tokenizer(path, vocab_size=model.config.vocab_size)
+            except (OSError, ValueError) as e:
+                log.warning("%s does not load (%s); rebuilding it.", path, e)
+            else:
+                return path
+    log.info("building the base policy into %s", path)
+    return build_base_model(path, recipe, evaluate=evaluate, progress=progress)
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flowrl_jax.train.pretrain",
+        description="Train the embedded Countdown base policy (cached unless --force).",
+    )
+    parser.add_argument("--out", default=DEFAULT_PATH, help="output directory (HF format)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=BaseRecipe.steps)
+    parser.add_argument("--force", action="store_true", help="rebuild even if cached")
+    parser.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    recipe = BaseRecipe(seed=args.seed, steps=args.steps)
+    start = time.perf_counter()
+    if args.force:
+        path = build_base_model(args.out, recipe, evaluate=not args.no_eval)
+    else:
+        path = ensure_base_model(args.out, recipe, evaluate=not args.no_eval)
+    info = read_build_info(path) or {}
+    print(
+        f"base policy: {path} ({info.get('num_params', '?'):,} parameters, "
+        f"{time.perf_counter() - start:.0f} s)"
+    )
+    for name, value in (info.get("test_metrics") or {}).items():
+        print(f"  test {name}: {value:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""The loop around the algorithms: exact resume, exact gradient accumulation, no recompiles,
+and clear errors for bad configs, data and checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from train_fixtures import toy_config
+
+from flowrl_jax.data.tasks import DataError
+from flowrl_jax.train.scoring import make_scorer
+from flowrl_jax.train.trainer import Trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _params(trainer):
+    return jax.tree.map(np.asarray, trainer.params)
+
+
+def test_resume_is_exact(tiny_model, tmp_path):
+    straight = Trainer(toy_config(tiny_model, tmp_path / "a", steps=4))
+    straight.train()
+    first = Trainer(toy_config(tiny_model, tmp_path / "b", steps=2))
+    first.train()
+    resumed = Trainer(toy_config(tiny_model, tmp_path / "b", steps=4))
+    resumed.train(resume=True)
+    assert resumed.step == 4
+    for a, b in zip(
+        jax.tree.leaves(_params(straight)), jax.tree.leaves(_params(resumed)), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "dr_grpo", "flowrl"])
+def test_micro_batches_give_the_same_update(algorithm, tiny_model, tmp_path):
+    trainer = Trainer(toy_config(tiny_model, tmp_path, algorithm, **{"algo.logz_dropout": 0.0}))
+    with make_scorer(trainer.config) as score:
+        batch, _ = trainer.collect(jax.random.key(0), score, {})
+    rows = batch["ids"].shape[0]
+    results = []
+    for n_micro in (1, 4):
+        mini = {k: v.reshape(n_micro, rows // n_micro, *v.shape[1:]) for k, v in batch.items()}
+        params = jax.tree.map(lambda x: x.copy(), trainer.params)
+        opt_state = jax.tree.map(lambda x: x.copy(), trainer.opt_state)
+        new, _, metrics = trainer.train_step(
+            params, trainer.rest, opt_state, mini, jax.random.key(1)
+        )
+        results.append((jax.tree.leaves(new), float(metrics["loss"])))
+    (p1, loss1), (p4, loss4) = results
+    assert loss1 == pytest.approx(loss4, rel=1e-5, abs=1e-6)
+    for a, b in zip(p1, p4, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def test_steps_do_not_recompile(tiny_model, tmp_path, caplog):
+    trainer = Trainer(toy_config(tiny_model, tmp_path, steps=2))
+    trainer.train()
+    trainer.config.unlock()
+    trainer.config.steps = 5
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING):
+        trainer.train()
+    compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    heavy = [m for m in compiles if any(n in m for n in ("step", "forward", "sample"))]
+    assert not heavy, heavy
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Trainer(toy_config(tmp_path / "nowhere", tmp_path / "run"))
+
+
+def test_missing_dataset_field(tiny_model, tmp_path):
+    data = tmp_path / "math.jsonl"
+    data.write_text(json.dumps({"prompt": "1+1=", "solution": "2"}) + "\n")
+    config = toy_config(tiny_model, tmp_path / "run", task="math", **{"data.train_path": str(data)})
+    with pytest.raises(DataError, match=r"row 0 has no field 'answer'.*answer_field"):
+        Trainer(config)
+
+
+def test_invalid_value_names_the_key(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match=r"config.algo.weight_mode='clipped'.*\['none'"):
+        Trainer(toy_config(tiny_model, tmp_path, "flowrl", **{"algo.weight_mode": "clipped"}))
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [("--config.algo.betta=3", "betta"), ("--config.steps=many", "steps")],
+)
+def test_cli_rejects_unknown_keys_and_wrong_types(override, match):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowrl_jax.train",
+            "train",
+            f"--config={REPO}/configs/countdown/grpo.py",
+            override,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert match in proc.stderr
+
+
+def test_sharded_update_equals_unsharded(tiny_model, tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "sharded_step.py")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    proc = subprocess.run(
+        [sys.executable, script, str(tiny_model), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=os.path.dirname(script),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "SHARDED_STEP_OK" in proc.stdout

@@ -1,0 +1,36 @@
+"""Toy-task configs for trainer tests."""
+
+from __future__ import annotations
+
+from flowrl_jax.train.config import base_config, for_algorithm
+
+
+def toy_config(model_path: str, workdir, algorithm: str = "grpo", **overrides):
+    """`algorithm` on the toy first-character task with budgets for a unit test."""
+    c = base_config()
+    c.task = "toy_first_char"
+    c.model_path = str(model_path)
+    c.workdir = str(workdir)
+    c.steps = 2
+    c.data.max_prompt_len = 8
+    c.data.num_train = 64
+    c.data.num_eval = 8
+    c.rollout.prompts_per_step = 4
+    c.rollout.group_size = 4
+    c.rollout.max_new_tokens = 4
+    c.optim.lr = 1e-2
+    c.optim.warmup_steps = 0
+    c.optim.micro_batch_size = 8
+    c.eval.num_samples = 0
+    c.checkpoint.export_hf = False
+    c.log.progress = False
+    c.log.tensorboard = False
+    c.algo.pef_samples = 2
+    c.algo.pef_correct = 1
+    c.algo.stored_per_step = 4
+    c = for_algorithm(algorithm, c)
+    with c.unlocked():
+        for key, value in overrides.items():
+            section, _, name = key.rpartition(".")
+            (c[section] if section else c)[name] = value
+    return c
