@@ -8,11 +8,17 @@ deduplicates them by ``canonical_form`` (commutativity/associativity of ``+`` an
 problem records how many genuinely different answers it has: the denominator of the diversity
 metrics, and what ``sample_solution`` draws from to build a base model that knows many of them.
 
-Speed: expressions are built bottom-up over sub-multisets and memoised by the sorted
-sub-multiset, values are kept as ``int`` until a division makes them fractional (``Fraction``
-only then), solvability is decided on memoised value sets, and full solution lists are only
-built at the top level for the one target. With numbers from 1-12 there are only 364 multisets
-of three, so 21,000 problems take about a second.
+Problems: with few multisets (<= 2,000 of a size) every solvable problem is enumerated and a
+seeded permutation is taken, so asking for more problems than exist is an error that says how
+many there are; otherwise problems are drawn by rejection. Small ranges hold few problems: with
+three numbers from 1-12 and targets 1-100 there are 5,906 (4,346 with ``exactly_once``); from
+1-20, 22,857 (15,126).
+
+Speed: the value set of every sub-multiset is built bottom-up and memoised by the sorted
+multiset (shared by all problems), with values kept as ``int`` until a division makes them
+fractional. One target's solutions are then found top-down by inverting the operators
+(``a op b == target`` gives the single ``b`` to look up), recursing only into operand values that
+lead to the target; no expression that misses the target is ever printed.
 
 Text format (a tiny character-level model reads it, so it is short):
 
@@ -24,10 +30,11 @@ Text format (a tiny character-level model reads it, so it is short):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from fractions import Fraction
 
 import datasets
@@ -63,22 +70,70 @@ FEATURES = datasets.Features(
 canonical forms, sorted; ``num_solutions == len(solutions)``."""
 
 
+def _normal(r: Value) -> Value:
+    """Integral fractions as ``int``, so that ``int`` fast paths and type checks stay valid."""
+    return r.numerator if type(r) is Fraction and r.denominator == 1 else r
+
+
+def _div(a: Value, b: Value) -> Value:
+    """``a / b`` exactly (``b != 0``), an ``int`` when integral."""
+    if type(a) is int and type(b) is int:
+        return a // b if a % b == 0 else Fraction(a, b)
+    return _normal(a / b)
+
+
 def _apply(op: str, a: Value, b: Value) -> Value | None:
-    """``a op b`` exactly, as an ``int`` when integral; None for division by zero."""
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        r = a * b
+    """``a op b`` exactly, normalised by ``_normal``; None for division by zero."""
+    if op == "/":
+        return None if b == 0 else _div(a, b)
+    r = a + b if op == "+" else a - b if op == "-" else a * b
+    return _normal(r)
+
+
+def _operands_reaching(
+    a: Value,
+    right: Collection[Value],
+    target: Value,
+    right_has_fraction: bool = True,
+    commutative: bool = True,
+) -> list[tuple[str, Value]]:
+    """Every ``(op, b)`` with ``b`` in ``right`` and ``a op b == target``.
+
+    Inverting each operator makes finding one target's expressions linear in the left values
+    instead of quadratic in all value pairs. ``right_has_fraction=False`` (``right`` holds only
+    ints) lets the all-int case skip building ``Fraction`` objects, the solver's main cost;
+    ``commutative=False`` leaves out ``+`` and ``*`` (found from the mirrored split).
+    """
+    if type(a) is int and type(target) is int:
+        candidates = [("+", target - a), ("-", a - target)]
+        if a:
+            for op, num, den in (("*", target, a), ("/", a, target)):
+                if den:
+                    quotient, remainder = divmod(num, den)
+                    if not remainder:
+                        candidates.append((op, quotient))
+                    elif right_has_fraction:
+                        candidates.append((op, Fraction(num, den)))
+    elif not right_has_fraction and type(target) is int:
+        # a is a proper fraction p/q: only target / a = target*q/p can be an integer.
+        numerator, remainder = divmod(target * a.denominator, a.numerator)
+        candidates = [] if remainder else [("*", numerator)]
     else:
-        if b == 0:
-            return None
-        r = Fraction(a, b)
-    return r.numerator if isinstance(r, Fraction) and r.denominator == 1 else r
+        candidates = [("+", _normal(target - a)), ("-", _normal(a - target))]
+        if a != 0:
+            candidates.append(("*", _div(target, a)))
+            if target != 0:
+                candidates.append(("/", _div(a, target)))
+    found = [(op, b) for op, b in candidates if b in right]
+    if a == 0 and target == 0:  # 0*b == 0 and 0/b == 0 for every (nonzero) b
+        found += [("*", b) for b in right] + [("/", b) for b in right if b != 0]
+    if not commutative:
+        found = [(op, b) for op, b in found if op in "-/"]
+    return found
 
 
-def _splits(ms: Multiset) -> list[tuple[Multiset, Multiset]]:
+@functools.lru_cache(maxsize=1 << 16)
+def _splits(ms: Multiset) -> tuple[tuple[Multiset, Multiset], ...]:
     """Every ordered split of ``ms`` into two non-empty sub-multisets, each split once."""
     seen, out = set(), []
     indices = range(len(ms))
@@ -90,35 +145,39 @@ def _splits(ms: Multiset) -> list[tuple[Multiset, Multiset]]:
             seen.add(left)
             right = tuple(ms[i] for i in indices if i not in chosen)
             out.append((left, right))
-    return out
+    return tuple(out)
 
 
-def _sub_multisets(ms: Multiset) -> list[Multiset]:
+@functools.lru_cache(maxsize=1 << 16)
+def _sub_multisets(ms: Multiset) -> tuple[Multiset, ...]:
     """Distinct non-empty sub-multisets of ``ms`` (itself included)."""
     subs = {
         tuple(ms[i] for i in chosen)
         for size in range(1, len(ms) + 1)
         for chosen in itertools.combinations(range(len(ms)), size)
     }
-    return sorted(subs)
+    return tuple(sorted(subs))
 
 
 class CountdownSolver:
     """Exhaustive, memoised Countdown solver; one instance can serve many problems.
 
-    ``_values[ms]`` is the set of values of expressions using exactly the multiset ``ms``;
-    ``_forms[ms]`` maps each such value to the distinct canonical expressions reaching it.
-    Both are keyed by the sorted multiset, so sub-problems shared between problems are solved
-    once.
+    ``_values[ms]`` is the set of values of the expressions using exactly the sorted multiset
+    ``ms``, built bottom-up from its sub-multisets and shared between problems. Deciding or
+    solving one target never builds all expressions: it inverts each operator at the top
+    (``a op b == target`` gives the one ``b`` to look up) and recurses only into the operand
+    values that can lead to the target, so its cost follows the number of solutions.
     """
 
-    def __init__(self, numbers_use: str = "at_most_once"):
+    def __init__(self, numbers_use: str = "at_most_once", *, max_cached: int = 20_000):
         if numbers_use not in NUMBERS_USE:
             raise ValueError(f"numbers_use must be one of {NUMBERS_USE}, got {numbers_use!r}")
         self.numbers_use = numbers_use
-        self._values: dict[Multiset, frozenset[Value]] = {}
-        self._forms: dict[Multiset, dict[Value, list[CanonicalNode]]] = {}
-        self._reachable: dict[Multiset, frozenset[Value]] = {}
+        self.max_cached = max_cached
+        # sorted multiset -> (values of the expressions over exactly it, any non-integral value?)
+        self._values: dict[Multiset, tuple[frozenset[Value], bool]] = {}
+        # (multiset of at most 2 numbers, value) -> expressions; the rest is memoised per call
+        self._small: dict[tuple[Multiset, Value], list[CanonicalNode]] = {}
 
     @staticmethod
     def _key(numbers: Iterable[int]) -> Multiset:
@@ -127,7 +186,7 @@ class CountdownSolver:
             raise ValueError(f"the solver takes 1 to {MAX_SOLVER_NUMBERS} numbers, got {list(ms)}")
         return ms
 
-    def _exact_values(self, ms: Multiset) -> frozenset[Value]:
+    def _exact_values(self, ms: Multiset) -> tuple[frozenset[Value], bool]:
         cached = self._values.get(ms)
         if cached is not None:
             return cached
@@ -135,79 +194,93 @@ class CountdownSolver:
             result = frozenset(ms)
         else:
             values: set[Value] = set()
+            add = values.add
             for left, right in _splits(ms):
-                right_values = self._exact_values(right)
-                for a in self._exact_values(left):
+                right_values = self._exact_values(right)[0]
+                for a in self._exact_values(left)[0]:
+                    a_is_int = type(a) is int
                     for b in right_values:
-                        for op in _OPS:
-                            r = _apply(op, a, b)
-                            if r is not None:
-                                values.add(r)
+                        if a_is_int and type(b) is int:  # the common case, without Fraction
+                            add(a + b)
+                            add(a - b)
+                            add(a * b)
+                            if b:
+                                add(a // b if a % b == 0 else Fraction(a, b))
+                        else:
+                            for op in _OPS:
+                                r = _apply(op, a, b)
+                                if r is not None:
+                                    add(r)
             result = frozenset(values)
-        self._values[ms] = result
-        return result
+        if len(self._values) >= self.max_cached:  # bounded memory on huge number ranges
+            self._values.clear()
+            self._small.clear()
+        entry = self._values[ms] = (result, any(type(v) is not int for v in result))
+        return entry
 
-    def _combinations(self, ms: Multiset, wanted: Value | None):
-        """Yield canonical nodes of every (split, op, operand) combination with value ``wanted``
-        (all values when None); duplicates included, the caller deduplicates by text."""
+    def _exact_reaches(self, ms: Multiset, target: Value) -> bool:
+        if len(ms) == 1:
+            return ms[0] == target
         for left, right in _splits(ms):
-            left_forms, right_forms = self._exact_forms(left), self._exact_forms(right)
-            for a, a_nodes in left_forms.items():
-                for b, b_nodes in right_forms.items():
-                    for op in _OPS:
-                        r = _apply(op, a, b)
-                        if r is None or (wanted is not None and r != wanted):
-                            continue
-                        for x in a_nodes:
-                            for y in b_nodes:
-                                yield r, combine(op, x, y)
+            right_values, has_fraction = self._exact_values(right)
+            commutative = left <= right
+            for a in self._exact_values(left)[0]:
+                if _operands_reaching(a, right_values, target, has_fraction, commutative):
+                    return True
+        return False
 
-    def _exact_forms(self, ms: Multiset) -> dict[Value, list[CanonicalNode]]:
-        cached = self._forms.get(ms)
+    def _exact_solutions(
+        self, ms: Multiset, target: Value, memo: dict[tuple[Multiset, Value], list[CanonicalNode]]
+    ) -> list[CanonicalNode]:
+        """Distinct canonical expressions over exactly ``ms`` with value ``target``."""
+        key = (ms, target)
+        if len(ms) <= 2:
+            memo = self._small
+        cached = memo.get(key)
         if cached is not None:
             return cached
-        forms: dict[Value, list[CanonicalNode]] = {}
+        nodes: dict[str, CanonicalNode] = {}
         if len(ms) == 1:
-            forms[ms[0]] = [literal_node(ms[0])]
+            if ms[0] == target:
+                nodes[str(ms[0])] = literal_node(ms[0])
         else:
-            seen: set[str] = set()
-            for value, node in self._combinations(ms, None):
-                if node.text not in seen:
-                    seen.add(node.text)
-                    forms.setdefault(value, []).append(node)
-        self._forms[ms] = forms
-        return forms
+            for left, right in _splits(ms):
+                right_values, has_fraction = self._exact_values(right)
+                # a+b and a*b from the split (left, right) are b+a and b*a from (right, left).
+                commutative = left <= right
+                for a in self._exact_values(left)[0]:
+                    reaching = _operands_reaching(
+                        a, right_values, target, has_fraction, commutative
+                    )
+                    for op, b in reaching:
+                        for x in self._exact_solutions(left, a, memo):
+                            for y in self._exact_solutions(right, b, memo):
+                                node = combine(op, x, y)
+                                nodes.setdefault(node.text, node)
+        result = memo[key] = list(nodes.values())
+        return result
 
-    def _exact_solutions(self, ms: Multiset, target: int) -> set[str]:
-        if len(ms) == 1:
-            return {str(ms[0])} if ms[0] == target else set()
-        if target not in self._exact_values(ms):
-            return set()
-        # The top level is not memoised in full: only the target's expressions are built.
-        return {node.text for _, node in self._combinations(ms, target)}
+    def _candidates(self, ms: Multiset) -> tuple[Multiset, ...]:
+        return (ms,) if self.numbers_use == "exactly_once" else _sub_multisets(ms)
 
     def reachable(self, numbers: Iterable[int]) -> frozenset[Value]:
         """All values some valid expression over ``numbers`` reaches (under ``numbers_use``)."""
-        ms = self._key(numbers)
-        cached = self._reachable.get(ms)
-        if cached is None:
-            if self.numbers_use == "exactly_once":
-                cached = self._exact_values(ms)
-            else:
-                cached = frozenset().union(*(self._exact_values(s) for s in _sub_multisets(ms)))
-            self._reachable[ms] = cached
-        return cached
+        candidates = self._candidates(self._key(numbers))
+        return frozenset().union(*(self._exact_values(s)[0] for s in candidates))
 
     def solvable(self, numbers: Iterable[int], target: int) -> bool:
-        return target in self.reachable(numbers)
+        """Whether some valid expression reaches ``target``; cheaper than ``reachable``."""
+        return any(self._exact_reaches(s, target) for s in self._candidates(self._key(numbers)))
 
     def solve(self, numbers: Iterable[int], target: int) -> list[str]:
         """All solutions of ``numbers -> target``, one per canonical form, sorted."""
-        ms = self._key(numbers)
-        if target not in self.reachable(ms):
-            return []
-        subsets = [ms] if self.numbers_use == "exactly_once" else _sub_multisets(ms)
-        return sorted(set().union(*(self._exact_solutions(s, target) for s in subsets)))
+        memo: dict[tuple[Multiset, Value], list[CanonicalNode]] = {}
+        texts = {
+            node.text
+            for s in self._candidates(self._key(numbers))
+            for node in self._exact_solutions(s, target, memo)
+        }
+        return sorted(texts)
 
 
 def solve(numbers: Sequence[int], target: int, *, numbers_use: str = "at_most_once") -> list[str]:
@@ -321,13 +394,16 @@ def generate_problems(
     rng = random.Random(seed)
     span = max_number - min_number + 1
     sources = {}
+    enumerated, all_enumerated = 0, True
     for count in sorted(set(counts)):
         if _num_multisets(count, span) <= _EXACT_UNIVERSE_MAX_MULTISETS:
             keys = _enumerate_universe(
                 solver, count, min_number, max_number, target_range, allow_trivial
             )
+            enumerated += len(keys)
             sources[count] = _permuted(rng, keys, f"{count} numbers, {config}")
         else:
+            all_enumerated = False
             sources[count] = _rejection_sampled(
                 rng,
                 solver,
@@ -340,6 +416,11 @@ def generate_problems(
                 config=f"{count} numbers, {config}",
             )
 
+    if all_enumerated and num_problems > enumerated:
+        raise ValueError(
+            f"asked for {num_problems} distinct problems but only {enumerated} exist with "
+            f"num_numbers={counts}, {config}; widen the ranges or ask for fewer problems"
+        )
     problems = []
     for _ in range(num_problems):
         ms, target = next(sources[counts[rng.randrange(len(counts))]])

@@ -33,8 +33,10 @@ A malformed *reference* is a bug in the data, not in the response, and raises ``
 
 ``canonical_form`` names an expression up to commutativity and associativity of ``+`` and of
 ``*``: same-operator chains are flattened and their operands sorted; ``-`` and ``/`` stay binary
-(``a-b+c`` and ``a+c-b`` differ). The result is itself a valid expression, printed with the
-fewest parentheses that keep that tree, and no spaces; diversity metrics count distinct forms,
+(``a-b+c`` and ``a+c-b`` differ, and so do ``12-3+1`` and ``1-(3-12)``). Chain operands are
+ordered ``-`` (or ``/``) operands first, then literals by value, then other operands by text. The
+result is itself a valid expression, printed with the fewest parentheses that keep that tree and
+no spaces: ``canonical_form("(5+3)*2") == "2*(3+5)"``. Diversity metrics count distinct forms,
 and the data generator stores solutions in this form.
 """
 
@@ -228,8 +230,13 @@ def literal_node(value: int) -> CanonicalNode:
 
 def _chain_sort_key(inverse: str):
     # Children that are ``-`` (in a + chain) or ``/`` (in a * chain) go first: the first one then
-    # needs no parentheses (a-b+c is (a-b)+c), which keeps the printed form minimal.
-    return lambda node: (node.op != inverse, node.text)
+    # needs no parentheses (a-b+c is (a-b)+c), which keeps the printed form minimal. Then
+    # literals in numeric order (2*10, not 10*2), then the other compound operands by text.
+    def key(node: CanonicalNode) -> tuple[bool, bool, int, str]:
+        is_literal = node.op == "n"
+        return node.op != inverse, not is_literal, int(node.text) if is_literal else 0, node.text
+
+    return key
 
 
 _SUM_KEY, _PRODUCT_KEY = _chain_sort_key("-"), _chain_sort_key("/")
@@ -303,7 +310,7 @@ def extract_expression(response: str, target: int | None = None) -> str | None:
     if len(parts) > 1 and target is not None and parts[-1] == str(target):
         parts.pop()
     expression = parts[-1]
-    if not any("0" <= c <= "9" for c in expression):
+    if not any(c.isdigit() for c in expression):  # unicode digits count: they get an error
         return None
     return expression
 

@@ -1,0 +1,68 @@
+"""A character-level tokenizer for the embedded Countdown task, saved in Hugging Face format.
+
+The tiny policy the project trains itself reads prompts like ``"3 5 2>16:"`` and writes answers
+like ``"2*(3+5)"``: one token per character keeps the vocabulary at 24 and makes every string
+of the alphabet encode and decode exactly. It is saved as ``tokenizer.json`` +
+``tokenizer_config.json`` + ``special_tokens_map.json`` so the same loading path as a real
+checkpoint's tokenizer (``transformers.AutoTokenizer.from_pretrained(dir)``) serves it, with no
+download.
+
+Encoding adds no special tokens (``add_special_tokens`` is a no-op: there is no
+post-processor); callers append ``eos_token_id`` to training targets and stop generation on it.
+The decoder is ``Fuse`` (concatenate), so no spaces appear between characters on decode, and
+``clean_up_tokenization_spaces`` is off, so spaces in the text survive the round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+CHAR_ALPHABET = "0123456789+-*/() =>:"
+"""Every character of Countdown prompts (digits, space, ``>``, ``:``) and answers (digits,
+``+ - * /``, parentheses, and ``=`` for an optional trailing ``= target``)."""
+
+PAD_TOKEN, EOS_TOKEN, BOS_TOKEN, UNK_TOKEN = "<pad>", "<eos>", "<bos>", "<unk>"
+SPECIAL_TOKENS = (PAD_TOKEN, EOS_TOKEN, BOS_TOKEN, UNK_TOKEN)
+"""Ids 0-3, in this order; the alphabet follows from id 4 in ``CHAR_ALPHABET`` order."""
+
+VOCAB = {token: i for i, token in enumerate((*SPECIAL_TOKENS, *CHAR_ALPHABET))}
+
+
+def make_char_tokenizer() -> Tokenizer:
+    """The ``tokenizers`` object: WordLevel over single characters, unknown ones as ``<unk>``."""
+    tokenizer = Tokenizer(models.WordLevel(vocab=VOCAB, unk_token=UNK_TOKEN))
+    # Every character is its own piece (including spaces); WordLevel then maps piece -> id.
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
+    return tokenizer
+
+
+def build_char_tokenizer(out_dir: str | Path) -> Path:
+    """Write the tokenizer files into ``out_dir`` (created if needed) and return it.
+
+    ``tokenizer_class`` is ``PreTrainedTokenizerFast`` (the name transformers 4.x loads and
+    5.x maps to its tokenizers backend); ``special_tokens_map.json`` is written explicitly
+    because transformers 5 no longer writes it and 4.x readers look for it.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    make_char_tokenizer().save(str(out / "tokenizer.json"))
+    special = {
+        "pad_token": PAD_TOKEN,
+        "eos_token": EOS_TOKEN,
+        "bos_token": BOS_TOKEN,
+        "unk_token": UNK_TOKEN,
+    }
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        **special,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 1024,
+    }
+    for name, content in (("tokenizer_config.json", config), ("special_tokens_map.json", special)):
+        (out / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    return out
