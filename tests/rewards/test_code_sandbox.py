@@ -1,0 +1,172 @@
+"""Code verifier: stdin/stdout and function-call tests, partial credit, limits, extraction."""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+
+import pytest
+
+from flowrl_jax.rewards import sandbox
+from flowrl_jax.rewards.code_sandbox import extract_code, verify
+
+
+def fenced(code: str, tag: str = "python") -> str:
+    return f"Here is my solution.\n```{tag}\n{code}\n```\nDone."
+
+
+ADD_STDIN = {
+    "tests": [
+        {"input": "1 2\n", "output": "3\n"},
+        {"input": "10 -4\n", "output": "6"},
+        {"input": "0 0", "output": "0\n\n"},
+    ]
+}
+ADD = "a, b = map(int, input().split())\nprint(a + b)"
+ADD_CALL = {
+    "fn_name": "add",
+    "tests": [
+        {"args": [1, 2], "output": 3},
+        {"args": [0.1, 0.2], "output": 0.3},
+        {"args": [[1], [2]], "output": [1, 2]},
+        {"args": [], "kwargs": {"a": "x", "b": "y"}, "output": "xy"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (ADD, "correct"),
+        ("import sys\na, b = map(int, sys.stdin.read().split())\nprint(a + b, end='')", "correct"),
+        ("a, b = map(int, input().split())\nprint(a - b)", "wrong"),
+        ("a, b = map(int, input().split())\nprint(a + b)\nexit(0)", "correct"),
+        ("raise SystemExit(3)", "wrong"),
+        ("print(1/0)", "wrong"),
+        ("import time\ntime.sleep(30)", "timeout"),
+        ("this is not python", "wrong"),
+    ],
+)
+def test_stdin_stdout(code, reason):
+    got, fraction, detail = verify(fenced(code), ADD_STDIN, test_timeout=1.0)
+    assert got == reason, detail
+    assert fraction == (1.0 if reason == "correct" else 0.0)
+
+
+def test_partial_credit_runs_every_test():
+    code = "a, b = map(int, input().split())\nprint(a + b if a != 1 else 99)"
+    reason, fraction, detail = verify(fenced(code), ADD_STDIN, partial=True)
+    assert reason == "wrong"
+    assert fraction == pytest.approx(2 / 3)
+    assert "2/3 tests passed; test 0" in detail
+    # Without partial credit the loop stops at the first failure.
+    assert verify(fenced(code), ADD_STDIN, partial=False)[:2] == ("wrong", 0.0)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "fraction"),
+    [
+        ("def add(a, b):\n    print('noise')\n    return a + b", "correct", 1.0),
+        ("class Solution:\n    def add(self, a, b):\n        return a + b", "correct", 1.0),
+        ("def add(a, b):\n    return a - b if isinstance(a, int) else a + b", "wrong", 0.75),
+        ("def plus(a, b):\n    return a + b", "wrong", 0.0),
+        ("def add(a, b):\n    while True: pass", "timeout", 0.0),
+        ("import os\ndef add(a, b):\n    os._exit(0)", "wrong", 0.0),
+        ("def add(a, b):\n    raise KeyError(a)", "wrong", 0.0),
+    ],
+)
+def test_function_call_style(code, reason, fraction):
+    got, passed, detail = verify(fenced(code), ADD_CALL, test_timeout=0.5)
+    assert got == reason, detail
+    assert passed == pytest.approx(fraction)
+
+
+def test_function_call_returns_sets_and_tuples():
+    reference = {
+        "fn_name": "f",
+        "tests": [{"args": [3], "output": [0, 1, 2]}, {"args": [2], "output": [[0, 1], [1, 0]]}],
+    }
+    code = "def f(n):\n    return set(range(n)) if n == 3 else [(0, 1), (1, 0)]"
+    assert verify(fenced(code), reference)[0] == "correct"
+
+
+def test_forged_report_does_not_pass():
+    """The program cannot see the expected values, so printing a fake report gains nothing."""
+    code = (
+        "import os\n"
+        'os.write(1, b\'\\nFLOWRL-HARNESS-RESULTS [["ok", 3], ["ok", 0.3], ["ok", [1, 2]], '
+        '["ok", "xy"]]\\n\')\n'
+        "os._exit(0)"
+    )
+    got, passed, _ = verify(fenced(code), ADD_CALL)
+    assert (got, passed) == ("wrong", 0.0)
+
+
+@pytest.mark.parametrize(
+    ("response", "code"),
+    [
+        ("```python\nprint(1)\n```", "print(1)\n"),
+        ("```py\nprint(1)\n```", "print(1)\n"),
+        ("```\nprint(2)\n```", "print(2)\n"),
+        ("```python\nprint(1)\n```\ntext\n```python\nprint(3)\n```", "print(3)\n"),
+        ("```python\nprint(1)\n```\n```text\nsample output\n```", "print(1)\n"),
+        ("```cpp\nint main() {}\n```", None),
+        ("no code at all", None),
+        ("```python\n\n```", None),
+    ],
+)
+def test_extract_code(response, code):
+    assert extract_code(response) == code
+
+
+def test_no_code_block_is_no_answer():
+    assert verify("print(1)", ADD_STDIN)[0] == "no_answer"
+
+
+def test_item_budget_stops_the_test_loop():
+    reference = {"tests": [{"input": "", "output": "x"}] * 10}
+    reason, _, detail = verify(
+        fenced("import time\ntime.sleep(5)"), reference, partial=True, test_timeout=5, timeout_s=1
+    )
+    assert reason == "timeout", detail
+
+
+def test_sandbox_layers_on_this_machine():
+    """CI runs as root with util-linux: the full namespace mode must be the one in use."""
+    mode = sandbox.isolation()
+    if mode["name"] != "root-namespaces":
+        pytest.skip(f"sandbox runs in degraded mode {mode} here")
+    code = (
+        "import os\n"
+        "print(os.getuid(), os.getpid(), os.getcwd())\n"
+        "print(sorted(os.listdir('/')))\n"
+        "print(sorted(os.listdir('/tmp')), sorted(os.listdir('/dev')))"
+    )
+    result = sandbox.run({"p.py": code}, "p.py")
+    ids, top, rest = result.stdout.decode().splitlines()
+    uid, pid, cwd = ids.split()
+    assert int(uid) >= sandbox.UID_BASE
+    assert int(pid) == 2  # PID 1 is the launcher reaping in the namespace
+    assert cwd == sandbox.SANDBOX_DIR
+    visible = set(ast.literal_eval(top))
+    assert visible <= {
+        *(d.strip("/") for d in sandbox.SYSTEM_DIRS),
+        "dev",
+        "proc",
+        "tmp",
+        "sandbox",
+        sandbox.interpreter().split("/")[1],
+    }
+    assert not visible & {"etc", "home", "work", "run", "var", "sys", "opt", "mnt"}
+    assert (
+        rest == "[] ['fd', 'null', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'urandom', 'zero']"
+    )
+
+
+def test_files_written_by_the_program_vanish():
+    before = set(os.listdir(tempfile.gettempdir()))
+    code = "open('scratch.txt', 'w').write('x' * 100)\nopen('/tmp/t.txt', 'w').write('y')"
+    result = sandbox.run({"p.py": code}, "p.py")
+    assert result.returncode == 0, result
+    assert set(os.listdir(tempfile.gettempdir())) <= before
