@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from flax import nnx
-from flowrl_jax.data.tokenizer import build_char_tokenizer
 
+from flowrl_jax.data.tokenizer import build_char_tokenizer
 from flowrl_jax.models import Decoder, ModelConfig, load_tokenizer, save_pretrained
 
 
@@ -27,3 +27,16 @@ def tiny_model(tmp_path_factory) -> str:
         pad_token_id=tokenizer.pad_token_id,
     )
     return save_pretrained(Decoder(config, rngs=nnx.Rngs(0)), path / "model", tokenizer=tokenizer)
+
+
+@pytest.fixture(scope="session")
+def solved_toy_policy(tiny_model, tmp_path_factory) -> str:
+    """The tiny policy after GRPO on the toy task: it solves most prompts (for DPH-RL's D_pef)."""
+    from train_fixtures import toy_config
+
+    from flowrl_jax.train.trainer import Trainer
+
+    workdir = tmp_path_factory.mktemp("grpo_toy")
+    config = toy_config(tiny_model, workdir, "grpo", steps=30, **{"checkpoint.export_hf": True})
+    Trainer(config).train()
+    return str(workdir / "export")

@@ -12,7 +12,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from train_fixtures import toy_config
+from train_fixtures import toy_config, use_sgd
 
 from flowrl_jax.data.tasks import DataError
 from flowrl_jax.train.scoring import make_scorer
@@ -47,19 +47,22 @@ def test_micro_batches_give_the_same_update(algorithm, tiny_model, tmp_path):
     with make_scorer(trainer.config) as score:
         batch, _ = trainer.collect(jax.random.key(0), score, {})
     rows = batch["ids"].shape[0]
+    use_sgd(trainer)
     results = []
     for n_micro in (1, 4):
         mini = {k: v.reshape(n_micro, rows // n_micro, *v.shape[1:]) for k, v in batch.items()}
         params = jax.tree.map(lambda x: x.copy(), trainer.params)
-        opt_state = jax.tree.map(lambda x: x.copy(), trainer.opt_state)
         new, _, metrics = trainer.train_step(
-            params, trainer.rest, opt_state, mini, jax.random.key(1)
+            params, trainer.rest, trainer.tx.init(params), mini, jax.random.key(1)
         )
         results.append((jax.tree.leaves(new), float(metrics["loss"])))
     (p1, loss1), (p4, loss4) = results
     assert loss1 == pytest.approx(loss4, rel=1e-5, abs=1e-6)
     for a, b in zip(p1, p4, strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+        a, b = np.asarray(a), np.asarray(b)
+        # float32 sums in another order; FlowRL's β = 15 makes its gradients O(1), so the
+        # bound is relative to the largest entry (PPO-style ones also pass 1e-6 absolute)
+        assert np.abs(a - b).max() <= 1e-5 * max(1.0, np.abs(a).max()), algorithm
 
 
 def test_steps_do_not_recompile(tiny_model, tmp_path, caplog):

@@ -1,0 +1,38 @@
+"""DPH-RL's one-time D_pef build, the exploration set, and the stored samples in each step."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from train_fixtures import toy_config
+
+from flowrl_jax.train.trainer import Trainer
+
+
+def test_reference_set_is_built_stored_and_reused(solved_toy_policy, tmp_path):
+    overrides = {"algo.pef_samples": 2, "algo.pef_correct": 2, "algo.stored_per_step": 4}
+    trainer = Trainer(toy_config(solved_toy_policy, tmp_path, "dph_js", **overrides))
+    trainer.train()
+    ref = trainer.reference_set
+    assert len(ref) > 0 and (tmp_path / "reference_set.npz").exists()
+    # stored samples are correct responses of D_pef prompts, with their reference log-probs
+    responses = ref.ids[:, -ref.mask.shape[1] :]
+    texts = [trainer.tokenizer.decode(r[m]) for r, m in zip(responses, ref.mask, strict=True)]
+    assert all(t.startswith("1") for t in texts)
+    assert np.all(ref.lp_ref[ref.mask] <= 0) and np.all(ref.lp_ref[~ref.mask] == 0)
+    # online RL runs on D_exp only
+    assert len(trainer.pool) == len(trainer.train_set) - len(np.unique(ref.prompts))
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["f_div"]) for r in rows)
+
+    again = Trainer(toy_config(solved_toy_policy, tmp_path, "dph_js", **overrides, steps=3))
+    again.train(resume=True)
+    np.testing.assert_array_equal(again.reference_set.ids, ref.ids)
+
+
+def test_empty_reference_set_warns_and_trains(tiny_model, tmp_path, caplog):
+    trainer = Trainer(toy_config(tiny_model, tmp_path, "dph_forward_kl", **{"algo.pef_correct": 2}))
+    trainer.train()
+    assert len(trainer.reference_set) == 0
+    assert "D_pef is empty" in caplog.text
