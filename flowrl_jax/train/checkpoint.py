@@ -23,12 +23,14 @@ class Checkpointer:
         )
 
     def save(self, step: int, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Saves `step` unless it is saved already (the same state: no update happened since)."""
+        if step in self.manager.all_steps():
+            return
         self.manager.save(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
             ),
-            force=True,
         )
         self.manager.wait_until_finished()
 

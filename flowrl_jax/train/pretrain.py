@@ -323,7 +323,9 @@ def build_base_model(
             "loss_every_10_steps": [round(x, 4) for x in losses],
         }
         if evaluate:
+            start = time.perf_counter()
             info["test_metrics"] = evaluate_base(path, recipe, splits["test"], progress=progress)
+            info["eval_seconds"] = round(time.perf_counter() - start, 1)
         with open(os.path.join(path, RECIPE_FILE), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2)
         if os.path.isdir(out_dir):

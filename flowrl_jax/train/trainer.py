@@ -78,7 +78,13 @@ class Trainer:
         shard_model(self.model, self.mesh)
         self.graphdef, self.params, self.rest = nnx.split(self.model, nnx.Param, ...)
         self.tx = make_optimizer(config.optim, config.steps)
-        self.opt_state = self.tx.init(self.params)
+        # optax creates its step counters off the mesh; the update returns them on it. Place
+        # them there now, or the second update would compile again for the new input sharding.
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.opt_state = jax.tree.map(
+            lambda x: x if isinstance(x.sharding, NamedSharding) else jax.device_put(x, replicated),
+            self.tx.init(self.params),
+        )
         self.needs_ref = bool(
             self.algo.kl_coef
             or self.algo.kl_reward_coef
@@ -363,6 +369,12 @@ class Trainer:
         c = self.config
         if resume and self.restore():
             log.info("resumed from step %d", self.step)
+        elif self.step == 0 and self.checkpointer.latest_step() is not None:
+            raise FileExistsError(
+                f"{self.workdir} already holds checkpoints (up to step "
+                f"{self.checkpointer.latest_step()}): pass --resume to continue that run, or "
+                "set --config.workdir to a new directory."
+            )
         base_key = jax.random.key(c.seed)
         eval_key = jax.random.fold_in(base_key, 2**30)  # a stream apart from the steps' keys
         logger = MetricsLogger(

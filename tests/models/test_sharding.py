@@ -17,7 +17,10 @@ from flowrl_jax.distributed import logical_to_spec, make_mesh
 def test_sharded_forward_equals_unsharded(arch, tmp_path):
     make_hf_checkpoint(arch, tmp_path)
     script = os.path.join(os.path.dirname(__file__), "sharded_forward.py")
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    env = {
+        **os.environ,
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8",
+    }
     proc = subprocess.run(
         [sys.executable, script, str(tmp_path)],
         capture_output=True,
