@@ -202,11 +202,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"a mini-batch holds {seqs} sequences (mini_batch_prompts x group_size), not a "
             f"multiple of optim.micro_batch_size={micro}."
         )
-    if config.algo.divergence and config.algo.stored_per_step % (prompts // mini):
-        raise ValueError(
-            f"algo.stored_per_step={config.algo.stored_per_step} must split evenly over the "
-            f"{prompts // mini} mini-batches of a step."
-        )
+    if config.algo.divergence:
+        stored = config.algo.stored_per_step
+        if stored % (prompts // mini) or (seqs + stored // (prompts // mini)) % micro:
+            raise ValueError(
+                f"algo.stored_per_step={stored} must split evenly over the {prompts // mini} "
+                f"mini-batches of a step, and each mini-batch ({seqs} online sequences + its "
+                f"stored ones) into micro-batches of optim.micro_batch_size={micro}."
+            )
 
 
 def countdown_config(algorithm: str) -> ml_collections.ConfigDict:

@@ -71,6 +71,7 @@ class BaseRecipe:
     num_test: int = 200  # held out: the first `num_test` problems of the generator's stream
     num_train: int = 5700  # 3 numbers from 1-12 have 5,906 solvable problems (targets 1-100)
     shuffle_numbers: bool = True  # show each training prompt's numbers in a random order
+    length_buckets: tuple[int, ...] = (16, 20)  # batch widths (tokens) besides the longest
     # Model (Qwen2 architecture: q/k/v bias, grouped-query attention).
     hidden_size: int = 128
     intermediate_size: int = 384
@@ -134,9 +135,9 @@ def load_splits(recipe: BaseRecipe):
 class SupervisedData:
     """Tokenised training problems and an epoch iterator of right-padded batches.
 
-    Sequences are ``prompt + solution + EOS`` right-padded to one fixed length (the longest
-    possible), so the jitted step compiles once. Prompt padding does not matter to the model:
-    positions count real tokens only, so a left-padded RL prompt sees the same positions.
+    Sequences are ``prompt + solution + EOS``, right-padded to one of a few static widths, so
+    the jitted step compiles a few times only. Padding does not matter to the model: positions
+    count real tokens only, so a left-padded RL prompt sees the positions of training.
     """
 
     def __init__(self, rows: Any, tokenizer: Any, recipe: BaseRecipe):
@@ -147,6 +148,7 @@ class SupervisedData:
         self.shuffle = recipe.shuffle_numbers
         self.eos = tokenizer.eos_token_id
         self.pad = tokenizer.pad_token_id
+        self.buckets = recipe.length_buckets
         self._cache: dict[str, list[int]] = {}
         longest_prompt = max(len(self.encode(r["prompt"])) for r in rows)
         longest_solution = max(len(self.encode(s)) for sols in self.solutions for s in sols)
@@ -161,28 +163,53 @@ class SupervisedData:
     def __len__(self) -> int:
         return len(self.numbers)
 
-    def batches(self, rng: np.random.Generator, batch_size: int):
-        """Endless stream of (ids, attn, loss_mask) [B, L] numpy batches, epoch after epoch."""
+    def _example(self, i: int, rng: np.random.Generator) -> tuple[list[int], int]:
+        """Problem i as prompt + one uniformly drawn solution + EOS, and the prompt's length."""
         from flowrl_jax.data.countdown import format_prompt, sample_solution
 
+        numbers = self.numbers[i]
+        if self.shuffle:
+            numbers = [numbers[j] for j in rng.permutation(len(numbers))]
+        prompt = self.encode(format_prompt(numbers, self.targets[i]))
+        answer = self.encode(sample_solution({"solutions": self.solutions[i]}, rng))
+        return [*prompt, *answer, self.eos], len(prompt)
+
+    def batches(self, rng: np.random.Generator, batch_size: int):
+        """Endless stream of (ids, attn, loss_mask) numpy batches, epoch after epoch.
+
+        Each epoch draws every problem's example afresh and groups the examples by length into
+        `buckets` (a few static widths, so a few compiled shapes) before cutting batches: a
+        third of the compute of one fixed width goes to padding otherwise. Batch order is
+        shuffled across buckets; the remainders of the buckets are batched together at the
+        widest width, so each epoch shows every problem but the last `< batch_size` ones.
+        """
+        if not 0 < batch_size <= len(self):
+            raise ValueError(f"batch_size={batch_size} must be in [1, {len(self)}] (problems).")
+        widths = sorted({min(w, self.length) for w in self.buckets} | {self.length})
         while True:
-            order = rng.permutation(len(self))
-            for start in range(0, len(order) - batch_size + 1, batch_size):
-                ids = np.full((batch_size, self.length), self.pad, np.int32)
-                attn = np.zeros((batch_size, self.length), bool)
-                loss = np.zeros((batch_size, self.length - 1), np.float32)
-                for row, i in enumerate(order[start : start + batch_size]):
-                    numbers = self.numbers[i]
-                    if self.shuffle:
-                        numbers = [numbers[j] for j in rng.permutation(len(numbers))]
-                    prompt = self.encode(format_prompt(numbers, self.targets[i]))
-                    answer = self.encode(sample_solution({"solutions": self.solutions[i]}, rng))
-                    seq = [*prompt, *answer, self.eos]
-                    ids[row, : len(seq)] = seq
-                    attn[row, : len(seq)] = True
-                    # logits at t predict token t+1: the response targets sit at p-1 .. n-2
-                    loss[row, len(prompt) - 1 : len(seq) - 1] = 1.0
-                yield ids, attn, loss
+            examples = [self._example(i, rng) for i in rng.permutation(len(self))]
+            batches, rest = [], []
+            for low, width in zip([0, *widths[:-1]], widths, strict=True):
+                group = [e for e in examples if low < len(e[0]) <= width]
+                full = len(group) - len(group) % batch_size
+                batches += [(width, group[i : i + batch_size]) for i in range(0, full, batch_size)]
+                rest += group[full:]
+            full = len(rest) - len(rest) % batch_size
+            batches += [(self.length, rest[i : i + batch_size]) for i in range(0, full, batch_size)]
+            for b in rng.permutation(len(batches)):
+                yield self._collate(*batches[b])
+
+    def _collate(self, width: int, examples: list[tuple[list[int], int]]):
+        n = len(examples)
+        ids = np.full((n, width), self.pad, np.int32)
+        attn = np.zeros((n, width), bool)
+        loss = np.zeros((n, width - 1), np.float32)
+        for row, (seq, prompt_len) in enumerate(examples):
+            ids[row, : len(seq)] = seq
+            attn[row, : len(seq)] = True
+            # logits at t predict token t+1: the response targets are read at p-1 .. n-2
+            loss[row, prompt_len - 1 : len(seq) - 1] = 1.0
+        return ids, attn, loss
 
 
 # ------------------------------------------------------------------------------ training

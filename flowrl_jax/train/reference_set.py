@@ -107,9 +107,19 @@ def build_reference_set(trainer: Any, score) -> tuple[ReferenceSet, np.ndarray]:
             algo.pef_samples,
         )
     log.info("D_pef: %d stored samples of %d training prompts", len(ref), n_train)
-    pool = np.arange(n_train)
-    if algo.explore_only and len(ref):
-        pool = np.setdiff1d(pool, ref.prompts)
-        if not len(pool):
-            pool = np.arange(n_train)
-    return ref, pool
+    return ref, exploration_pool(n_train, ref.prompts, explore_only=algo.explore_only)
+
+
+def exploration_pool(n_train: int, solved: np.ndarray, *, explore_only: bool) -> np.ndarray:
+    """Online prompts: D_exp (every prompt not in D_pef) with `explore_only`, else all.
+
+    If the initial policy solves every prompt, D_exp is empty and all prompts are used.
+    """
+    everything = np.arange(n_train)
+    if not explore_only:
+        return everything
+    pool = np.setdiff1d(everything, solved)
+    if not len(pool):
+        log.warning("D_exp is empty (the initial policy solves every prompt); online RL uses all.")
+        return everything
+    return pool

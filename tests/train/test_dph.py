@@ -7,11 +7,21 @@ import json
 import numpy as np
 from train_fixtures import toy_config
 
+from flowrl_jax.train.reference_set import exploration_pool
 from flowrl_jax.train.trainer import Trainer
 
 
+def test_exploration_pool_is_the_complement_of_d_pef():
+    solved = np.array([1, 3, 4])
+    np.testing.assert_array_equal(exploration_pool(6, solved, explore_only=True), [0, 2, 5])
+    np.testing.assert_array_equal(exploration_pool(6, solved, explore_only=False), np.arange(6))
+    np.testing.assert_array_equal(
+        exploration_pool(3, np.arange(3), explore_only=True), np.arange(3)
+    )
+
+
 def test_reference_set_is_built_stored_and_reused(solved_toy_policy, tmp_path):
-    overrides = {"algo.pef_samples": 2, "algo.pef_correct": 2, "algo.stored_per_step": 4}
+    overrides = {"algo.pef_samples": 2, "algo.pef_correct": 2, "optim.micro_batch_size": 4}
     trainer = Trainer(toy_config(solved_toy_policy, tmp_path, "dph_js", **overrides))
     trainer.train()
     ref = trainer.reference_set
@@ -21,8 +31,8 @@ def test_reference_set_is_built_stored_and_reused(solved_toy_policy, tmp_path):
     texts = [trainer.tokenizer.decode(r[m]) for r, m in zip(responses, ref.mask, strict=True)]
     assert all(t.startswith("1") for t in texts)
     assert np.all(ref.lp_ref[ref.mask] <= 0) and np.all(ref.lp_ref[~ref.mask] == 0)
-    # online RL runs on D_exp only
-    assert len(trainer.pool) == len(trainer.train_set) - len(np.unique(ref.prompts))
+    # the trained policy solves every prompt: D_exp would be empty, so online RL uses all
+    assert len(np.unique(ref.prompts)) == len(trainer.train_set) == len(trainer.pool)
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["f_div"]) for r in rows)
 

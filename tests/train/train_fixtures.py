@@ -30,7 +30,7 @@ def toy_config(model_path: str, workdir, algorithm: str = "grpo", **overrides):
     c.log.tensorboard = False
     c.algo.pef_samples = 2
     c.algo.pef_correct = 1
-    c.algo.stored_per_step = 4
+    c.algo.stored_per_step = 8
     c = for_algorithm(algorithm, c)
     with c.unlocked():
         for key, value in overrides.items():
