@@ -23,8 +23,8 @@ from flowrl_jax.models.modules import Block, RMSNorm, _param, rope_inv_freq
 class KVCache(NamedTuple):
     """Fixed-size key/value cache (a plain pytree).
 
-    keys, values: one [B, T, K, H] array per layer; mask: [B, T] bool, slots holding a real
-    token; index: [] int32, the next slot to write.
+    keys, values: one [B, K, T, H] array per layer (head-major, so decoding reads it in place);
+    mask: [B, T] bool, slots holding a real token; index: [] int32, the next slot to write.
     """
 
     keys: tuple[jax.Array, ...]
@@ -64,7 +64,7 @@ class Decoder(nnx.Module):
 
     def init_cache(self, batch_size: int, max_len: int, dtype=None) -> KVCache:
         c = self.config
-        shape = (batch_size, max_len, c.num_kv_heads, c.head_dim)
+        shape = (batch_size, c.num_kv_heads, max_len, c.head_dim)
         zeros = tuple(jnp.zeros(shape, dtype or self.dtype) for _ in range(c.num_layers))
         return KVCache(
             keys=zeros,

@@ -103,7 +103,7 @@ class Attention(nnx.Module):
         positions: jax.Array,  # [B, S]
         inv_freq: jax.Array,  # [H/2]
         attn_mask: jax.Array,  # [B, S, T] bool, True where query may attend key
-        kv: tuple[jax.Array, jax.Array] | None = None,  # cache [B, T, K, H] each
+        kv: tuple[jax.Array, jax.Array] | None = None,  # cache [B, K, T, H] each
         write_index: jax.Array | None = None,  # [] slot of x's first token in the cache
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
         q = self._project(x, self.q_proj, self.q_bias, "BSD,DNH->BSNH")
@@ -112,20 +112,23 @@ class Attention(nnx.Module):
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         q = apply_rope(q, positions, inv_freq)
-        k = apply_rope(k, positions, inv_freq)
+        # Keys/values head-major ([B, K, T, H]): the attention dots then read the cache in place;
+        # with [B, T, K, H], XLA transposes the whole cache of every layer at every decode step.
+        k = apply_rope(k, positions, inv_freq).transpose(0, 2, 1, 3)
+        v = v.transpose(0, 2, 1, 3)
         if kv is not None:
             k_cache, v_cache = kv
-            start = (0, write_index, 0, 0)
+            start = (0, 0, write_index, 0)
             k = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), start)
             v = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), start)
             kv = (k, v)
         b, s, n, h = q.shape
         q = q.reshape(b, s, self.num_kv_heads, n // self.num_kv_heads, h)
-        scores = jnp.einsum("BSKGH,BTKH->BKGST", q, k.astype(self.dtype)).astype(jnp.float32)
+        scores = jnp.einsum("BSKGH,BKTH->BKGST", q, k.astype(self.dtype)).astype(jnp.float32)
         scores = scores / math.sqrt(h)
         scores = jnp.where(attn_mask[:, None, None], scores, _NEG_INF)
         probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
-        out = jnp.einsum("BKGST,BTKH->BSKGH", probs, v.astype(self.dtype)).reshape(b, s, n, h)
+        out = jnp.einsum("BKGST,BKTH->BSKGH", probs, v.astype(self.dtype)).reshape(b, s, n, h)
         return jnp.einsum("BSNH,NHD->BSD", out, self.o_proj.value.astype(self.dtype)), kv
 
 
