@@ -30,7 +30,7 @@ from flowrl_jax.losses import (
     overlong_penalty,
     uniform_group_mask,
 )
-from flowrl_jax.sampling import sample
+from flowrl_jax.sampling import detokenize, sample
 
 ScoreFn = Callable[[list[str], list[Any]], tuple[np.ndarray, np.ndarray, list[str]]]
 
@@ -84,7 +84,7 @@ def generate(
     timings["rollout"] = timings.get("rollout", 0.0) + time.perf_counter() - start
 
     start = time.perf_counter()
-    texts = decode(tokenizer, tokens, mask, eos_ids=stop_ids(tokenizer))
+    texts = detokenize(tokenizer, out)
     refs = [references[i // g] for i in range(len(texts))]
     rewards, correct, reasons = score(texts, refs)
     timings["verify"] = timings.get("verify", 0.0) + time.perf_counter() - start
@@ -108,15 +108,6 @@ def generate(
 def stop_ids(tokenizer: Any) -> tuple[int, ...]:
     eos = tokenizer.eos_token_id
     return tuple(eos) if isinstance(eos, list | tuple) else (int(eos),)
-
-
-def decode(tokenizer: Any, tokens: np.ndarray, mask: np.ndarray, *, eos_ids=()) -> list[str]:
-    """Response texts: masked tokens only, the stop token dropped."""
-    texts = []
-    for row, m in zip(tokens, mask, strict=True):
-        ids = [int(t) for t in row[m] if int(t) not in eos_ids]
-        texts.append(tokenizer.decode(ids, skip_special_tokens=True))
-    return texts
 
 
 def concat(rollouts: list[Rollout]) -> Rollout:

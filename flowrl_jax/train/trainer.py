@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
@@ -77,14 +78,6 @@ class Trainer:
         self.mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
         shard_model(self.model, self.mesh)
         self.graphdef, self.params, self.rest = nnx.split(self.model, nnx.Param, ...)
-        self.tx = make_optimizer(config.optim, config.steps)
-        # optax creates its step counters off the mesh; the update returns them on it. Place
-        # them there now, or the second update would compile again for the new input sharding.
-        replicated = NamedSharding(self.mesh, PartitionSpec())
-        self.opt_state = jax.tree.map(
-            lambda x: x if isinstance(x.sharding, NamedSharding) else jax.device_put(x, replicated),
-            self.tx.init(self.params),
-        )
         self.needs_ref = bool(
             self.algo.kl_coef
             or self.algo.kl_reward_coef
@@ -105,16 +98,28 @@ class Trainer:
             prompt_len=self.prompt_len, temperature=config.rollout.temperature, algo=self.algo
         )
         self.forward = make_forward_fn(self.graphdef, **kw)
+        self.set_optimizer(make_optimizer(config.optim, config.steps))
+        self.checkpointer = Checkpointer(
+            os.path.join(self.workdir, "checkpoints"), config.checkpoint.keep
+        )
+
+    def set_optimizer(self, tx: optax.GradientTransformation) -> None:
+        """Uses `tx` from now on: a fresh optimizer state and the train step built around it."""
+        self.tx = tx
+        # optax creates its step counters off the mesh; the update returns them on it. Place
+        # them there now, or the second update would compile again for the new input sharding.
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.opt_state = jax.tree.map(
+            lambda x: x if isinstance(x.sharding, NamedSharding) else jax.device_put(x, replicated),
+            tx.init(self.params),
+        )
         self.train_step = make_train_step(
             self.graphdef,
-            self.tx,
+            tx,
             self.algo,
             prompt_len=self.prompt_len,
             max_len=self.max_new,
-            temperature=config.rollout.temperature,
-        )
-        self.checkpointer = Checkpointer(
-            os.path.join(self.workdir, "checkpoints"), config.checkpoint.keep
+            temperature=self.config.rollout.temperature,
         )
 
     # ------------------------------------------------------------------------------ data

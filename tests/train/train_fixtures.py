@@ -5,7 +5,6 @@ from __future__ import annotations
 import optax
 
 from flowrl_jax.train.config import base_config, for_algorithm
-from flowrl_jax.train.step import make_train_step
 
 
 def toy_config(model_path: str, workdir, algorithm: str = "grpo", **overrides):
@@ -45,13 +44,4 @@ def use_sgd(trainer) -> None:
     Comparisons of two update paths (micro-batching, sharding) need this: AdamW's first step
     g/(|g|+eps) turns float noise in near-zero gradients into lr-sized differences.
     """
-    trainer.tx = optax.sgd(1.0)
-    trainer.opt_state = trainer.tx.init(trainer.params)
-    trainer.train_step = make_train_step(
-        trainer.graphdef,
-        trainer.tx,
-        trainer.algo,
-        prompt_len=trainer.prompt_len,
-        max_len=trainer.max_new,
-        temperature=trainer.config.rollout.temperature,
-    )
+    trainer.set_optimizer(optax.sgd(1.0))
