@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench-sampler bench-verifiers clean
+.PHONY: demo base-model test lint bench-sampler bench-verifiers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ $(VENV)/.installed-test: setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-base
 
+# The embedded default: builds the base policy into artifacts/ on first use (cached), then RL
+# with FlowRL and GRPO and the Pass@k / diversity table in runs/demo (docs/demo.md).
 demo: $(VENV)/.installed-base
 	$(BIN)/python -m flowrl_jax.demo
+
+# The base policy alone (a no-op when artifacts/countdown_base is built by the current recipe).
+base-model: $(VENV)/.installed-base
+	$(BIN)/python -m flowrl_jax.train.pretrain --out=artifacts/countdown_base
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -9,8 +9,10 @@ download.
 
 Encoding adds no special tokens (``add_special_tokens`` is a no-op: there is no
 post-processor); callers append ``eos_token_id`` to training targets and stop generation on it.
-The decoder is ``Fuse`` (concatenate), so no spaces appear between characters on decode, and
-``clean_up_tokenization_spaces`` is off, so spaces in the text survive the round trip.
+The decoder is byte-level (concatenate, ``Ġ`` back to a space), so no spaces appear between
+characters on decode, and ``clean_up_tokenization_spaces`` is off, so spaces in the text survive
+the round trip, also when the tokenizer is loaded from a qwen2 model directory (see
+``make_char_tokenizer``).
 """
 
 from __future__ import annotations
@@ -28,15 +30,39 @@ PAD_TOKEN, EOS_TOKEN, BOS_TOKEN, UNK_TOKEN = "<pad>", "<eos>", "<bos>", "<unk>"
 SPECIAL_TOKENS = (PAD_TOKEN, EOS_TOKEN, BOS_TOKEN, UNK_TOKEN)
 """Ids 0-3, in this order; the alphabet follows from id 4 in ``CHAR_ALPHABET`` order."""
 
-VOCAB = {token: i for i, token in enumerate((*SPECIAL_TOKENS, *CHAR_ALPHABET))}
+
+def _byte_level_symbol(char: str) -> str:
+    """How byte-level BPE spells an ASCII character: itself, except the space (``Ġ``)."""
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    return byte_level.pre_tokenize_str(char)[0][0]
+
+
+VOCAB = {
+    token: i for i, token in enumerate((*SPECIAL_TOKENS, *map(_byte_level_symbol, CHAR_ALPHABET)))
+}
+"""Ids 0-3 the special tokens, then one id per character of ``CHAR_ALPHABET`` (in that order),
+keyed by its byte-level symbol."""
 
 
 def make_char_tokenizer() -> Tokenizer:
-    """The ``tokenizers`` object: WordLevel over single characters, unknown ones as ``<unk>``."""
-    tokenizer = Tokenizer(models.WordLevel(vocab=VOCAB, unk_token=UNK_TOKEN))
-    # Every character is its own piece (including spaces); WordLevel then maps piece -> id.
-    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tokenizer.decoder = decoders.Fuse()
+    """The ``tokenizers`` object: one token per character, unknown ones as ``<unk>``.
+
+    It is a byte-level BPE without merges, not a WordLevel model, because of how transformers 5
+    loads it from a *model* directory: with ``model_type: qwen2`` in config.json,
+    ``AutoTokenizer`` builds a ``Qwen2Tokenizer`` from the vocabulary alone (byte-level
+    pre-tokenizer and decoder, the saved pipeline ignored). A WordLevel vocabulary keyed by
+    ``" "`` then silently loses every space (``"12 3 4>8:"`` became ``"1234>8:"``); keyed by
+    byte-level symbols, the saved pipeline and Qwen2's rebuild give the same ids.
+    """
+    tokenizer = Tokenizer(models.BPE(vocab=VOCAB, merges=[], unk_token=UNK_TOKEN))
+    # Every character is its own piece (including spaces), spelled as its byte-level symbol.
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex("."), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
     tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
     return tokenizer
 

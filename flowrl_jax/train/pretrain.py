@@ -79,10 +79,10 @@ class BaseRecipe:
     num_kv_heads: int = 2
     tie_word_embeddings: bool = True
     # Optimisation.
-    steps: int = 300
+    steps: int = 240
     batch_size: int = 256
     lr: float = 3e-3
-    warmup_steps: int = 30
+    warmup_steps: int = 20
     min_lr_ratio: float = 0.05
     weight_decay: float = 0.01
     grad_clip: float = 1.0
