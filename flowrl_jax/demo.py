@@ -6,14 +6,15 @@
    seed), each exporting its final policy as Hugging Face safetensors.
 3. The base and both trained policies, each loaded back from its exported directory, are
    evaluated on the same held-out test problems with many samples per problem and the same
-   sampling keys, so the comparison has no sampling noise of its own between the policies.
+   sampling key (common random numbers: differences between rows are less noisy than rows),
+   exactly as `flowrl-jax eval` evaluates a checkpoint.
 4. A table (Pass@1, Pass@8, Pass@64, distinct correct solutions per problem, fraction of the
    base-solved problems still solved) is printed and written with the raw numbers and a Pass@k
    plot into the run directory: `table.md`, `results.json`, `passk.png`.
 
 Everything is seeded: the same command on the same machine prints the same numbers.
 
-    python -m flowrl_jax.demo [--steps=30] [--algorithms=flowrl,grpo] [--set rollout.group_size=16]
+    python -m flowrl_jax.demo [--steps=40] [--algorithms=flowrl,grpo] [--set optim.lr=1e-4]
 """
 
 from __future__ import annotations
@@ -30,9 +31,19 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-log = logging.getLogger("flowrl_jax")
-
-DISPLAY_NAMES = {"flowrl": "FlowRL", "grpo": "GRPO", "base": "base"}
+DISPLAY_NAMES = {
+    "base": "base",
+    "flowrl": "FlowRL",
+    "grpo": "GRPO",
+    "grpo_rkl": "GRPO + KL",
+    "dr_grpo": "Dr.GRPO",
+    "dapo": "DAPO",
+    "lite_ppo": "Lite PPO",
+    "ppo": "PPO",
+    "reinforce_pp": "REINFORCE++",
+    "rloo": "RLOO",
+}
+"""Names in the table; other algorithms show under their registry name."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,13 +126,23 @@ def evaluate_policies(
     from flowrl_jax.models import from_pretrained, load_tokenizer
     from flowrl_jax.train.scoring import make_scorer
 
+    held_out = demo.recipe.num_test if demo.recipe is not None else None
+    if demo.eval_split == "test" and held_out is not None and config.data.num_eval > held_out:
+        raise ValueError(
+            f"data.num_eval={config.data.num_eval} test problems, but the base policy held out "
+            f"only the first {held_out} of the stream (BaseRecipe.num_test): the rest are its "
+            "training problems. Evaluate on at most that many, or build a base with a larger "
+            "num_test."
+        )
     problems = load_problems(config, "train" if demo.eval_split == "train" else "eval")
     problems = problems[: demo.eval_problems]
     n = demo.eval_samples
     curve_ks = sorted({1, *(2**i for i in range(n.bit_length())), n})
     curve_ks = [k for k in curve_ks if k <= n]
     results: dict[str, dict[str, Any]] = {}
-    key = jax.random.key(demo.seed + 12345)
+    # The key and batching of `flowrl-jax eval` (Trainer.run_eval), so that command with
+    # --config.eval.num_problems / num_samples set like here reproduces these rows exactly.
+    key = jax.random.key(config.seed)
     with make_scorer(config) as score:
         for name, path in paths.items():
             start = time.perf_counter()
@@ -146,7 +167,7 @@ def evaluate_policies(
                 top_p=1.0,
                 max_new_tokens=config.rollout.max_new_tokens,
                 ks=curve_ks,
-                batch_prompts=16,
+                batch_prompts=config.rollout.prompts_per_step,
                 progress=demo.progress,
             )
             results[name] = {
@@ -194,6 +215,9 @@ def plot_pass_at_k(results: dict[str, dict[str, Any]], path: str, title: str) ->
         label = DISPLAY_NAMES.get(name, name)
         ax.plot(ks, [r["pass_at_k"][k] for k in ks], marker="o", label=label)
     ax.set_xscale("log", base=2)
+    ticks = sorted(next(iter(results.values()))["pass_at_k"])
+    ax.set_xticks(ticks, [str(k) for k in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("k (samples per problem)")
     ax.set_ylabel("Pass@k")
     ax.set_ylim(0, 1)
@@ -231,6 +255,7 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
     from flowrl_jax.train.pretrain import BaseRecipe, ensure_base_model
 
     start = time.perf_counter()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     os.makedirs(demo.workdir, exist_ok=True)
     timings: dict[str, float] = {}
     recipe = demo.recipe or BaseRecipe()
@@ -280,7 +305,7 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
         "seed": demo.seed,
         "base_recipe": dataclasses.asdict(recipe),
         "timings_s": timings,
-        "machine": machine(),
+        "machine": {**machine(), "load_average_at_start": load_at_start},
     }
     with open(os.path.join(demo.workdir, "table.md"), "w", encoding="utf-8") as f:
         f.write(table + "\n")
@@ -351,8 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     t = report["timings_s"]
     print(
-        f"{m['cores']} x {m['cpu']}; total {t['total']:.0f} s "
-        f"(base model {t['base_model']:.0f} s, evaluation {t['evaluation']:.0f} s)"
+        f"{m['cores']} x {m['cpu']} (load average {m['load_average'][0]:.1f}): total "
+        f"{t['total']:.0f} s = base policy {t['base_model']:.0f} s, "
+        + ", ".join(f"{DISPLAY_NAMES.get(a, a)} {t[f'train_{a}']:.0f} s" for a in demo.algorithms)
+        + f", evaluation {t['evaluation']:.0f} s"
     )
     print(f"wrote {os.path.join(demo.workdir, 'table.md')}, results.json and passk.png")
     return 0

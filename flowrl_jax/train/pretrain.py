@@ -79,7 +79,7 @@ class BaseRecipe:
     num_kv_heads: int = 2
     tie_word_embeddings: bool = True
     # Optimisation.
-    steps: int = 240
+    steps: int = 200
     batch_size: int = 256
     lr: float = 3e-3
     warmup_steps: int = 20
@@ -183,7 +183,7 @@ class SupervisedData:
         All batches have the longest possible width. Grouping examples by length into a few
         widths would save a third of the compute, but length says which kind of solution a
         row holds (``a*b`` or ``(a+b)*c``), and length-homogeneous batches trained markedly
-        worse per step (Pass@1 halved at the same number of steps).
+        worse per step (test Pass@1 13% -> 8% after 200 steps).
         """
         if not 0 < batch_size <= len(self):
             raise ValueError(f"batch_size={batch_size} must be in [1, {len(self)}] (problems).")
@@ -245,6 +245,8 @@ def train_base(
     recipe: BaseRecipe, tokenizer: Any, train_rows: Any, *, progress: bool = True
 ) -> tuple[Decoder, list[float]]:
     """Trains a fresh decoder on `train_rows`; returns it and the loss of every step."""
+    if recipe.steps < 1:
+        raise ValueError(f"steps={recipe.steps} must be >= 1.")
     model = Decoder(recipe.model_config(tokenizer), rngs=nnx.Rngs(recipe.seed))
     graphdef, params = nnx.split(model, nnx.Param)
     tx = make_optimizer(recipe)
@@ -254,11 +256,14 @@ def train_base(
     batches = data.batches(np.random.default_rng([recipe.seed, 1]), recipe.batch_size)
     losses: list[float] = []
     bar = tqdm(range(recipe.steps), desc="base model", disable=not progress, unit="step")
-    for i in bar:
+    pending = None  # read each loss one step late: the host prepares the next batch meanwhile
+    for _ in bar:
         params, opt_state, loss = step(params, opt_state, *next(batches))
-        if i % 10 == 0 or i == recipe.steps - 1:
-            losses.append(float(loss))
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if pending is not None:
+            losses.append(float(pending))
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+        pending = loss
+    losses.append(float(pending))
     bar.close()
     nnx.update(model, params)
     return model, losses
@@ -342,13 +347,16 @@ def build_base_model(
             "num_train_problems": len(splits["train"]),
             "num_test_problems": len(splits["test"]),
             "train_seconds": round(train_s, 1),
-            "loss_every_10_steps": [round(x, 4) for x in losses],
+            "loss_every_10_steps": [round(x, 4) for x in losses[::10]] + [round(losses[-1], 4)],
         }
         if evaluate:
             start = time.perf_counter()
             info["test_metrics"] = evaluate_base(path, recipe, splits["test"], progress=progress)
             info["eval_seconds"] = round(time.perf_counter() - start, 1)
         _write_json_atomic(os.path.join(path, RECIPE_FILE), info)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(path, 0o777 & ~umask)  # mkdtemp made it private; it is a shared artifact
         if os.path.isdir(out_dir):
             shutil.rmtree(out_dir)
         os.rename(path, out_dir)
@@ -418,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
     recipe = BaseRecipe(seed=args.seed, steps=args.steps)
     start = time.perf_counter()
     if args.force:
