@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import os
 import platform
 import shutil
@@ -30,6 +29,8 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from flowrl_jax.logs import setup_logging
 
 DISPLAY_NAMES = {
     "base": "base",
@@ -357,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging()
     demo = DemoConfig(
         workdir=args.workdir,
         base_path=args.base,

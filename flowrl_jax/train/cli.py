@@ -8,12 +8,13 @@ flowrl-jax export --run=runs/x --out=exported_policy
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 
 from absl import app, flags
 from ml_collections import config_flags
+
+from flowrl_jax.logs import setup_logging
 
 COMMANDS = ("train", "eval", "export")
 USAGE = f"usage: flowrl-jax {{{'|'.join(COMMANDS)}}} [flags]  (--help after the command for flags)"
@@ -38,6 +39,7 @@ def _config_from_run(run: str):
 
 
 def _train(_):
+    setup_logging()
     from flowrl_jax.distributed.multihost import maybe_initialize
     from flowrl_jax.train.trainer import Trainer
 
@@ -47,6 +49,7 @@ def _train(_):
 
 
 def _eval(_):
+    setup_logging()
     import jax
 
     from flowrl_jax.train.scoring import make_scorer
@@ -63,6 +66,7 @@ def _eval(_):
 
 
 def _export(_):
+    setup_logging()
     from flowrl_jax.models import save_pretrained
     from flowrl_jax.train.trainer import Trainer
 
@@ -81,7 +85,6 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE, file=sys.stderr)
         sys.exit(2)
     command = argv.pop(1)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if command in ("train", "eval"):
         config_flags.DEFINE_config_file(
             "config", None, "config file (configs/...py)", lock_config=True

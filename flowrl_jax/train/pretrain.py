@@ -43,6 +43,7 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
+from flowrl_jax.logs import setup_logging
 from flowrl_jax.models import (
     Decoder,
     ModelConfig,
@@ -426,8 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even if cached")
     parser.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
+    setup_logging()
     recipe = BaseRecipe(seed=args.seed, steps=args.steps)
     start = time.perf_counter()
     if args.force:

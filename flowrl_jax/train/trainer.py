@@ -8,6 +8,7 @@ evaluation results and, at the end, the policy as Hugging Face safetensors in `e
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -99,9 +100,11 @@ class Trainer:
         )
         self.forward = make_forward_fn(self.graphdef, **kw)
         self.set_optimizer(make_optimizer(config.optim, config.steps))
-        self.checkpointer = Checkpointer(
-            os.path.join(self.workdir, "checkpoints"), config.checkpoint.keep
-        )
+
+    @functools.cached_property
+    def checkpointer(self) -> Checkpointer:
+        """Made on first use, so that evaluating a checkpoint leaves no checkpoint directory."""
+        return Checkpointer(os.path.join(self.workdir, "checkpoints"), self.config.checkpoint.keep)
 
     def set_optimizer(self, tx: optax.GradientTransformation) -> None:
         """Uses `tx` from now on: a fresh optimizer state and the train step built around it."""
