@@ -177,6 +177,7 @@ def evaluate_policies(
                     zip(curve_ks, pass_at_k_curve(r.correct, curve_ks).tolist(), strict=True)
                 ),
                 "solved": r.correct.any(axis=1),
+                "accuracy": r.correct.mean(axis=1),
                 "seconds": round(time.perf_counter() - start, 1),
             }
     base_solved = results["base"]["solved"]
@@ -184,6 +185,36 @@ def evaluate_policies(
         r["metrics"]["retention"] = retention(base_solved, r["solved"])
         r["solved"] = r["solved"].tolist()
     return results
+
+
+def paired_differences(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Pass@1 of each policy minus each earlier one, with its standard error.
+
+    Paired over problems (the same problems and sampling key for every policy), so the
+    problems' difficulty cancels: the standard error is that of the mean of per-problem
+    accuracy differences, std / sqrt(n), much smaller than a single row's.
+    """
+    import numpy as np
+
+    names = list(results)
+    out = {}
+    for i, a in enumerate(names):
+        for b in names[:i]:
+            d = np.asarray(results[a]["accuracy"]) - np.asarray(results[b]["accuracy"])
+            stderr = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            out[f"{a} - {b}"] = {"mean": float(d.mean()), "stderr": float(stderr)}
+    return out
+
+
+def differences_text(differences: dict[str, dict[str, float]], num_problems: int) -> str:
+    pairs = []
+    for pair, d in differences.items():
+        a, b = (DISPLAY_NAMES.get(n, n) for n in pair.split(" - "))
+        pairs.append(f"{a} - {b} {d['mean']:+.3f} ± {d['stderr']:.3f}")
+    return (
+        f"Pass@1 differences, paired over the {num_problems} problems (± one standard error): "
+        + ", ".join(pairs)
+    )
 
 
 def markdown_table(results: dict[str, dict[str, Any]], ks: Sequence[int], steps: dict) -> str:
@@ -285,6 +316,8 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
     steps = {a: r["steps"] for a, r in runs.items()}
     ks = [k for k in demo.table_ks if k <= demo.eval_samples]
     table = markdown_table(results, ks, steps)
+    differences = paired_differences(results)
+    num_problems = len(results["base"]["solved"])
     report = {
         "table": table,
         "policies": {
@@ -293,9 +326,12 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
                 "pass_at_k": r["pass_at_k"],
                 "eval_seconds": r["seconds"],
                 "solved": r["solved"],
+                "accuracy": r["accuracy"].tolist(),
             }
             for name, r in results.items()
         },
+        "pass_at_1_differences": differences,
+        "pass_at_1_differences_text": differences_text(differences, num_problems),
         "training": {a: {k: v for k, v in r.items() if k != "export"} for a, r in runs.items()},
         "eval": {
             "problems": demo.eval_problems,
@@ -309,14 +345,13 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
         "machine": {**machine(), "load_average_at_start": load_at_start},
     }
     with open(os.path.join(demo.workdir, "table.md"), "w", encoding="utf-8") as f:
-        f.write(table + "\n")
+        f.write(f"{table}\n\n{report['pass_at_1_differences_text']}\n")
     with open(os.path.join(demo.workdir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
     plot_pass_at_k(
         results,
         os.path.join(demo.workdir, "passk.png"),
-        f"Countdown {demo.eval_split} split, {len(results['base']['solved'])} problems x "
-        f"{demo.eval_samples} samples",
+        f"Countdown {demo.eval_split} split, {num_problems} problems x {demo.eval_samples} samples",
     )
     return report
 
@@ -375,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(report["table"])
     print()
+    print(report["pass_at_1_differences_text"])
     t = report["timings_s"]
     print(
         f"{m['cores']} x {m['cpu']} (load average {m['load_average'][0]:.1f}): total "

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 import pytest
 from demo_fixtures import SMOKE_RL, TINY_RECIPE
 
-from flowrl_jax.demo import DemoConfig, run_demo
+from flowrl_jax.demo import DemoConfig, paired_differences, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,23 @@ def test_writes_the_report(report):
         "GRPO (15 steps)",
     ]
     assert result["policies"]["base"]["metrics"]["retention"] == 1.0
+    pass_at_1 = {name: p["pass_at_k"][1] for name, p in result["policies"].items()}
+    differences = result["pass_at_1_differences"]
+    assert list(differences) == ["flowrl - base", "grpo - base", "grpo - flowrl"]
+    for pair, d in differences.items():
+        a, b = pair.split(" - ")
+        assert d["mean"] == pytest.approx(pass_at_1[a] - pass_at_1[b], abs=1e-9)
+        assert d["stderr"] > 0
+    table_md = pathlib.Path(demo.workdir, "table.md").read_text(encoding="utf-8")
+    assert saved["pass_at_1_differences_text"] in table_md
+
+
+def test_paired_differences_by_hand():
+    # Per-problem differences [0.5, 0]: mean 0.25, sample std 0.5/sqrt(2), stderr 0.25.
+    results = {"base": {"accuracy": [0.0, 0.5]}, "flowrl": {"accuracy": [0.5, 0.5]}}
+    assert paired_differences(results) == {
+        "flowrl - base": {"mean": 0.25, "stderr": pytest.approx(0.25)}
+    }
 
 
 @pytest.mark.parametrize("algorithm", ["flowrl", "grpo"])
