@@ -411,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report["table"])
     print()
     print(report["pass_at_1_differences_text"])
+    print()
     t = report["timings_s"]
     print(
         f"{m['cores']} x {m['cpu']} (load average {m['load_average'][0]:.1f}): total "
