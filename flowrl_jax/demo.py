@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -106,11 +107,17 @@ def train_policy(algorithm: str, demo: DemoConfig) -> dict[str, Any]:
     with open(os.path.join(config.workdir, "metrics.jsonl"), encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rows = [r for r in rows if "reward" in r]
+    timed = rows[1:] or rows  # the first step compiles
     return {
         "export": os.path.join(config.workdir, "export"),
         "steps": config.steps,
         "seconds": round(seconds, 1),
         "reward": [r["reward"] for r in rows],
+        "median_step_seconds": {
+            k.removeprefix("time/"): round(statistics.median(r[k] for r in timed), 3)
+            for k in rows[0]
+            if k.startswith("time/")
+        },
         "config": json.loads(config.to_json_best_effort()),
     }
 
@@ -419,6 +426,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{DISPLAY_NAMES.get(a, a)} {t[f'train_{a}']:.0f} s" for a in demo.algorithms)
         + f", evaluation {t['evaluation']:.0f} s"
     )
+    for a in demo.algorithms:
+        split = dict(report["training"][a]["median_step_seconds"])
+        total = split.pop("step")
+        parts = " + ".join(f"{k} {v:.2f}" for k, v in split.items())
+        name = DISPLAY_NAMES.get(a, a)
+        print(f"{name} median RL step (after the first): {total:.2f} s = {parts}")
     print(f"wrote {os.path.join(demo.workdir, 'table.md')}, results.json and passk.png")
     return 0
 

@@ -51,6 +51,10 @@ def test_writes_the_report(report):
         a, b = pair.split(" - ")
         assert d["mean"] == pytest.approx(pass_at_1[a] - pass_at_1[b], abs=1e-9)
         assert d["stderr"] > 0
+    for algorithm in ("flowrl", "grpo"):  # the time split of a step, medians over steps
+        split = result["training"][algorithm]["median_step_seconds"]
+        assert {"rollout", "verify", "reference", "update", "step"} <= set(split)
+        assert 0 < split["rollout"] <= split["step"] and 0 < split["update"] <= split["step"]
     table_md = pathlib.Path(demo.workdir, "table.md").read_text(encoding="utf-8")
     assert saved["pass_at_1_differences_text"] in table_md
 
