@@ -20,6 +20,8 @@ Everything is seeded: the same command on the same machine prints the same numbe
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
 import dataclasses
 import json
 import os
@@ -29,9 +31,14 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import ml_collections
 
 from flowrl_jax.logs import setup_logging
+
+if TYPE_CHECKING:
+    from flowrl_jax.train.pretrain import BaseRecipe
 
 DISPLAY_NAMES = {
     "base": "base",
@@ -62,11 +69,17 @@ class DemoConfig:
     eval_split: str = "test"  # or "train": the RL problems themselves (the smoke test's check)
     eval_samples: int = 64
     table_ks: tuple[int, ...] = (1, 8, 64)
-    recipe: Any = None  # flowrl_jax.train.pretrain.BaseRecipe; None = the default recipe
+    recipe: BaseRecipe | None = None  # None: the default recipe
     progress: bool = True
 
 
-def rl_config(algorithm: str, demo: DemoConfig):
+REPORT_FILES = ("table.md", "results.json", "passk.png")
+
+RESERVED = {"workdir": "--workdir", "model_path": "--base", "seed": "--seed", "steps": "--steps"}
+"""RL config keys the demo sets itself, and the demo's flags for them."""
+
+
+def rl_config(algorithm: str, demo: DemoConfig) -> ml_collections.ConfigDict:
     """`countdown_config(algorithm)` pointed at the demo's base model and run directory."""
     from flowrl_jax.train.config import countdown_config
 
@@ -80,19 +93,66 @@ def rl_config(algorithm: str, demo: DemoConfig):
         config.eval.num_samples = 0  # the demo evaluates every policy itself, identically
         config.log.progress = demo.progress
         if demo.recipe is not None:
-            config.data.countdown_numbers = demo.recipe.num_numbers
-            config.data.countdown_max_number = demo.recipe.max_number
-            config.data.numbers_use = demo.recipe.numbers_use
-            config.data.seed = demo.recipe.data_seed
+            demo.recipe.apply_to(config)
         for key, value in demo.overrides:
+            if key in RESERVED:
+                raise ValueError(f"--set {key}: the demo sets it; use {RESERVED[key]} instead.")
             section, _, name = key.rpartition(".")
             node = config
             for part in filter(None, section.split(".")):
+                if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+                    raise KeyError(f"--set {key}: the RL config has no section {part!r}.")
                 node = node[part]
             if name not in node:
-                raise KeyError(f"--set {key}: the RL config has no key {key!r}.")
-            node[name] = type(node[name])(value) if node[name] is not None else value
+                raise KeyError(
+                    f"--set {key}: the RL config has no key {name!r}"
+                    + (f" in {section!r} (keys: {', '.join(sorted(node))})." if section else ".")
+                )
+            try:  # ml_collections checks the type: 'no' is not a bool, 2.5 is not an int
+                node[name] = value
+            except TypeError as e:
+                raise ValueError(
+                    f"--set {key}={value!r}: {key} is a {type(node[name]).__name__} "
+                    f"(now {node[name]!r})."
+                ) from e
     return config
+
+
+def check_demo(demo: DemoConfig) -> None:
+    """Every setting checked before minutes of training: each RL config as a run checks it."""
+    from flowrl_jax.algos import algorithm_names
+    from flowrl_jax.train.config import validate
+
+    if not demo.algorithms:
+        raise ValueError("--algorithms is empty: name at least one, e.g. --algorithms=grpo.")
+    if len(set(demo.algorithms)) < len(demo.algorithms):
+        raise ValueError(f"--algorithms={','.join(demo.algorithms)} names one twice.")
+    unknown = [a for a in demo.algorithms if a not in algorithm_names()]
+    if unknown:
+        raise ValueError(
+            f"--algorithms: unknown {', '.join(unknown)}; known: {', '.join(algorithm_names())}."
+        )
+    if demo.steps is not None and demo.steps < 1:
+        raise ValueError(f"--steps={demo.steps} must be >= 1.")
+    if demo.eval_samples < 1 or demo.eval_problems < 1:
+        raise ValueError(
+            f"--eval-samples={demo.eval_samples} and --eval-problems={demo.eval_problems} "
+            "must be >= 1."
+        )
+    if demo.eval_split not in ("train", "test"):
+        raise ValueError(f"eval_split={demo.eval_split!r} must be 'train' or 'test'.")
+    for algorithm in demo.algorithms:
+        config = rl_config(algorithm, demo)
+        validate(config)
+    available = config.data.num_train if demo.eval_split == "train" else config.data.num_eval
+    if demo.eval_split == "test" and demo.recipe is not None:
+        available = min(available, demo.recipe.num_test)  # the rest trained the base policy
+    if demo.eval_problems > available:
+        raise ValueError(
+            f"--eval-problems={demo.eval_problems}, but the {demo.eval_split} split has "
+            f"{available} problems the base policy was not trained on (data.num_eval and "
+            "BaseRecipe.num_test): ask for at most that many."
+        )
 
 
 def train_policy(algorithm: str, demo: DemoConfig) -> dict[str, Any]:
@@ -107,7 +167,7 @@ def train_policy(algorithm: str, demo: DemoConfig) -> dict[str, Any]:
     with open(os.path.join(config.workdir, "metrics.jsonl"), encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rows = [r for r in rows if "reward" in r]
-    timed = rows[1:] or rows  # the first step compiles
+    timed = rows[1:] or rows  # the first step compiles; a one-step run has only that one
     return {
         "export": os.path.join(config.workdir, "export"),
         "steps": config.steps,
@@ -134,18 +194,10 @@ def evaluate_policies(
     from flowrl_jax.models import from_pretrained, load_tokenizer
     from flowrl_jax.train.scoring import make_scorer
 
-    held_out = demo.recipe.num_test if demo.recipe is not None else None
-    if demo.eval_split == "test" and held_out is not None and config.data.num_eval > held_out:
-        raise ValueError(
-            f"data.num_eval={config.data.num_eval} test problems, but the base policy held out "
-            f"only the first {held_out} of the stream (BaseRecipe.num_test): the rest are its "
-            "training problems. Evaluate on at most that many, or build a base with a larger "
-            "num_test."
-        )
     problems = load_problems(config, "train" if demo.eval_split == "train" else "eval")
     problems = problems[: demo.eval_problems]
     n = demo.eval_samples
-    curve_ks = sorted({1, *(2**i for i in range(n.bit_length())), n})
+    curve_ks = sorted({1, *(2**i for i in range(n.bit_length())), n, *demo.table_ks})
     curve_ks = [k for k in curve_ks if k <= n]
     results: dict[str, dict[str, Any]] = {}
     # The key and batching of `flowrl-jax eval` (Trainer.run_eval), so that command with
@@ -295,10 +347,14 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
 
     start = time.perf_counter()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
+    demo = dataclasses.replace(demo, recipe=demo.recipe or BaseRecipe())
+    recipe = demo.recipe
+    check_demo(demo)
     os.makedirs(demo.workdir, exist_ok=True)
+    for name in REPORT_FILES:  # no stale report beside new runs if this one fails
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(demo.workdir, name))
     timings: dict[str, float] = {}
-    recipe = demo.recipe or BaseRecipe()
-    demo = dataclasses.replace(demo, recipe=recipe)
     ensure_base_model(demo.base_path, recipe, evaluate=False, progress=demo.progress)
     timings["base_model"] = round(time.perf_counter() - start, 1)
 
@@ -314,9 +370,7 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
 
     t = time.perf_counter()
     paths = {"base": demo.base_path, **{a: r["export"] for a, r in runs.items()}}
-    results = evaluate_policies(
-        paths, demo, rl_config(demo.algorithms[0] if demo.algorithms else "grpo", demo)
-    )
+    results = evaluate_policies(paths, demo, rl_config(demo.algorithms[0], demo))
     timings["evaluation"] = round(time.perf_counter() - t, 1)
     timings["total"] = round(time.perf_counter() - start, 1)
 
@@ -367,10 +421,12 @@ def _parse_set(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"--set wants KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+    for parse in (json.loads, ast.literal_eval):  # 5e-5, true, null; or True, None, (1, 8)
+        try:
+            return key, parse(value)
+        except (ValueError, SyntaxError):
+            pass
+    return key, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -379,7 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Base policy -> RL with FlowRL and GRPO -> Pass@k and diversity table.",
     )
     parser.add_argument("--workdir", default=DemoConfig.workdir)
-    parser.add_argument("--base", default=DemoConfig.base_path, help="base policy directory")
+    parser.add_argument(
+        "--base",
+        default=DemoConfig.base_path,
+        help="base policy: built here if missing; a base the project built elsewhere is reused "
+        "with its own recipe; your own HF model directory is used as it is",
+    )
     parser.add_argument(
         "--algorithms",
         default=",".join(DemoConfig.algorithms),
@@ -401,9 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     setup_logging()
+    from flowrl_jax.train.pretrain import recorded_recipe
+
     demo = DemoConfig(
         workdir=args.workdir,
         base_path=args.base,
+        # A base built with other settings (`pretrain --steps=300 --out=DIR`) is kept as built
+        # when named explicitly; the default path follows the current default recipe.
+        recipe=recorded_recipe(args.base) if args.base != DemoConfig.base_path else None,
         algorithms=tuple(a for a in args.algorithms.split(",") if a),
         seed=args.seed,
         steps=args.steps,
@@ -431,7 +497,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         total = split.pop("step")
         parts = " + ".join(f"{k} {v:.2f}" for k, v in split.items())
         name = DISPLAY_NAMES.get(a, a)
-        print(f"{name} median RL step (after the first): {total:.2f} s = {parts}")
+        which = (
+            "median RL step (after the first)"
+            if report["training"][a]["steps"] > 1
+            else ("RL step (the only one, compilation included)")
+        )
+        print(f"{name} {which}: {total:.2f} s = {parts}")
     print(f"wrote {os.path.join(demo.workdir, 'table.md')}, results.json and passk.png")
     return 0
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,16 @@ def _field(row: dict, key: str, path: str, index: int) -> Any:
     return row[key]
 
 
+def countdown_problems(rows: Iterable[dict]) -> list[Problem]:
+    """Rows of a generated Countdown split (`flowrl_jax.data.countdown.FEATURES`) as problems."""
+    return [
+        Problem(
+            r["prompt"], {"numbers": r["numbers"], "target": r["target"]}, tuple(r["solutions"])
+        )
+        for r in rows
+    ]
+
+
 def load_problems(config: Any, split: str) -> list[Problem]:
     """The problems of `split` ("train" or "eval") for `config.task`."""
     data = config.data
@@ -94,13 +105,7 @@ def load_problems(config: Any, split: str) -> list[Problem]:
             max_number=data.countdown_max_number,
             numbers_use=data.numbers_use,
         )
-        rows = splits["train" if split == "train" else "test"]
-        return [
-            Problem(
-                r["prompt"], {"numbers": r["numbers"], "target": r["target"]}, tuple(r["solutions"])
-            )
-            for r in rows
-        ]
+        return countdown_problems(splits["train" if split == "train" else "test"])
     if not path:
         key = "train_path" if split == "train" else "eval_path"
         raise DataError(

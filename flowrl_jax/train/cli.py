@@ -61,7 +61,7 @@ def _eval(_):
     with make_scorer(config) as score:
         metrics = trainer.run_eval(score, jax.random.key(config.seed))
     with open(os.path.join(trainer.workdir, "eval.json"), "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2)
+        json.dump({**metrics, "config": json.loads(config.to_json_best_effort())}, f, indent=2)
     print(json.dumps(metrics, indent=2))
 
 

@@ -196,20 +196,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"optim.mini_batch_prompts={mini}."
         )
     seqs = mini * config.rollout.group_size
-    micro = config.optim.micro_batch_size or seqs
-    if seqs % micro:
+    n_mini = prompts // mini
+    stored = config.algo.stored_per_step if config.algo.divergence else 0
+    if stored % n_mini:
         raise ValueError(
-            f"a mini-batch holds {seqs} sequences (mini_batch_prompts x group_size), not a "
-            f"multiple of optim.micro_batch_size={micro}."
+            f"algo.stored_per_step={stored} does not split evenly over the {n_mini} "
+            "mini-batches of a step (rollout.prompts_per_step / optim.mini_batch_prompts)."
         )
-    if config.algo.divergence:
-        stored = config.algo.stored_per_step
-        if stored % (prompts // mini) or (seqs + stored // (prompts // mini)) % micro:
-            raise ValueError(
-                f"algo.stored_per_step={stored} must split evenly over the {prompts // mini} "
-                f"mini-batches of a step, and each mini-batch ({seqs} online sequences + its "
-                f"stored ones) into micro-batches of optim.micro_batch_size={micro}."
-            )
+    rows = seqs + stored // n_mini  # what the trainer's update splits into micro-batches
+    micro = config.optim.micro_batch_size or rows
+    if rows % micro or (config.optim.micro_batch_size and seqs % micro):
+        held = f"{seqs} sequences (mini_batch_prompts x group_size)"
+        if stored:
+            held += f" + {stored // n_mini} stored DPH-RL samples"
+        raise ValueError(
+            f"a mini-batch holds {held}: each part must be a multiple of "
+            f"optim.micro_batch_size={micro}."
+        )
 
 
 def countdown_config(algorithm: str) -> ml_collections.ConfigDict:

@@ -107,6 +107,14 @@ class BaseRecipe:
             pad_token_id=tokenizer.pad_token_id,
         )
 
+    def apply_to(self, config: Any) -> None:
+        """Points an RL config's Countdown data at this recipe's problem stream, so that its
+        test split is the one the base policy held out."""
+        config.data.countdown_numbers = self.num_numbers
+        config.data.countdown_max_number = self.max_number
+        config.data.numbers_use = self.numbers_use
+        config.data.seed = self.data_seed
+
     def fingerprint(self) -> dict[str, Any]:
         """The fields that change the weights (evaluation settings do not), as JSON values."""
         out = dataclasses.asdict(self)
@@ -277,7 +285,7 @@ def evaluate_base(
     path: str, recipe: BaseRecipe, test_rows: Any, *, progress: bool = True
 ) -> dict[str, float]:
     """Pass@1 / Pass@k of the saved model at `path` on the test split (temperature 1)."""
-    from flowrl_jax.data.tasks import Problem, tokenize_prompts
+    from flowrl_jax.data.tasks import countdown_problems, tokenize_prompts
     from flowrl_jax.eval.evaluate import evaluate
     from flowrl_jax.train.config import countdown_config
     from flowrl_jax.train.scoring import make_scorer
@@ -285,13 +293,7 @@ def evaluate_base(
     config = countdown_config("grpo")
     model = from_pretrained(path)
     tokenizer = load_tokenizer(path, vocab_size=model.config.vocab_size)
-    problems = [
-        Problem(
-            r["prompt"], {"numbers": r["numbers"], "target": r["target"]}, tuple(r["solutions"])
-        )
-        for r in test_rows
-    ]
-    prompts = tokenize_prompts(problems, tokenizer, config.data.max_prompt_len)
+    prompts = tokenize_prompts(countdown_problems(test_rows), tokenizer, config.data.max_prompt_len)
     ks = sorted({1, 4, recipe.eval_samples})
     with make_scorer(config) as score:
         result = evaluate(
@@ -332,6 +334,11 @@ def build_base_model(
 
     recipe = recipe or BaseRecipe()
     out_dir = os.path.abspath(os.fspath(out_dir))
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and read_build_info(out_dir) is None:
+        raise FileExistsError(
+            f"{out_dir} is not empty and holds no {RECIPE_FILE}, so it is not a base policy this "
+            "command built: it will not be replaced. Pass a new or empty directory."
+        )
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.build-", dir=parent)
@@ -358,9 +365,11 @@ def build_base_model(
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(path, 0o777 & ~umask)  # mkdtemp made it private; it is a shared artifact
+        old = f"{staging}-replaced"  # swap in two renames: no moment without a model
         if os.path.isdir(out_dir):
-            shutil.rmtree(out_dir)
+            os.rename(out_dir, old)
         os.rename(path, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
@@ -382,6 +391,15 @@ def read_build_info(path: str | os.PathLike) -> dict[str, Any] | None:
         return json.load(f)
 
 
+def recorded_recipe(path: str | os.PathLike) -> BaseRecipe | None:
+    """The recipe a base policy at `path` was built with, or None if it is not one of ours."""
+    info = read_build_info(path)
+    known = {f.name for f in dataclasses.fields(BaseRecipe)}
+    if info is None or not known.issuperset(info.get("recipe", {"?": None})):
+        return None  # not ours, or from a version with other fields (it will be rebuilt)
+    return BaseRecipe(**info["recipe"])
+
+
 def ensure_base_model(
     path: str | os.PathLike = DEFAULT_PATH,
     recipe: BaseRecipe | None = None,
@@ -391,13 +409,13 @@ def ensure_base_model(
 ) -> str:
     """The base model at `path`: reused when it loads and was built by `recipe`, built otherwise.
 
-    A directory without `pretrain.json` is someone's own checkpoint: it is used as it is
-    (after checking that it loads). One with a different recipe is rebuilt, so editing the
-    recipe never silently reuses stale weights.
+    A directory without `pretrain.json` is someone's own checkpoint: it is used as it is, and
+    an error names it when it does not load (it is never replaced). One with a different
+    recipe is rebuilt, so editing the recipe never silently reuses stale weights.
     """
     recipe = recipe or BaseRecipe()
     path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path):
+    if os.path.isdir(path) and os.listdir(path):
         info = read_build_info(path)
         if info is not None and info.get("recipe") != recipe.fingerprint():
             log.warning("%s was built with another recipe; rebuilding it.", path)
@@ -406,6 +424,12 @@ def ensure_base_model(
                 model = from_pretrained(path)
                 load_tokenizer(path, vocab_size=model.config.vocab_size)
             except (OSError, ValueError) as e:
+                if info is None:
+                    raise ValueError(
+                        f"{path} does not load as a model ({e}). Pass a Hugging Face model "
+                        "directory, or a path that does not exist yet to build the base policy "
+                        "there."
+                    ) from e
                 log.warning("%s does not load (%s); rebuilding it.", path, e)
             else:
                 return path

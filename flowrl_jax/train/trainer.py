@@ -64,8 +64,6 @@ class Trainer:
         self.algo = config.algo
         self.workdir = os.path.abspath(config.workdir)
         os.makedirs(self.workdir, exist_ok=True)
-        with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
-            f.write(config.to_json_best_effort(indent=2))
 
         lm = from_pretrained(config.model_path, dtype=config.dtype, param_dtype=config.param_dtype)
         self.tokenizer = load_tokenizer(config.model_path, vocab_size=lm.config.vocab_size)
@@ -383,6 +381,8 @@ class Trainer:
                 f"{self.checkpointer.latest_step()}): pass --resume to continue that run, or "
                 "set --config.workdir to a new directory."
             )
+        with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
+            f.write(c.to_json_best_effort(indent=2))  # beside the run's outputs
         base_key = jax.random.key(c.seed)
         eval_key = jax.random.fold_in(base_key, 2**30)  # a stream apart from the steps' keys
         logger = MetricsLogger(

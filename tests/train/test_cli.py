@@ -59,7 +59,9 @@ def test_train_export_eval(tiny_model, tmp_path):
     )
     printed = json.loads(evaluated.stdout)
     with open(tmp_path / "eval" / "eval.json", encoding="utf-8") as f:
-        assert json.load(f) == printed
+        saved = json.load(f)
+    assert saved.pop("config")["model_path"] == str(exported)
+    assert saved == printed
     # The same evaluation in this process: the command adds nothing and drops nothing.
     config = toy_config(str(exported), tmp_path / "in_process", **EVAL)
     trainer = Trainer(config)
@@ -67,7 +69,8 @@ def test_train_export_eval(tiny_model, tmp_path):
         want = trainer.run_eval(score, jax.random.key(config.seed))
     assert printed.keys() == want.keys()
     np.testing.assert_allclose([printed[k] for k in want], list(want.values()), rtol=1e-6)
-    # Evaluating leaves no checkpoint directory and no library chatter (orbax logs at INFO).
-    assert not (tmp_path / "eval" / "checkpoints").exists()
+    # Evaluating leaves only eval.json (no checkpoints, no config.json that could overwrite a
+    # training run's) and no library chatter (orbax logs at INFO).
+    assert os.listdir(tmp_path / "eval") == ["eval.json"]
     assert "checkpoint_manager" not in evaluated.stderr
     assert "PyTorch was not found" not in evaluated.stderr
