@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from flowrl_jax.train.pretrain import BaseRecipe
 
 DISPLAY_NAMES = {
-    "base": "base",
     "flowrl": "FlowRL",
     "grpo": "GRPO",
     "grpo_rkl": "GRPO + KL",
@@ -189,7 +188,7 @@ def evaluate_policies(
     import jax
 
     from flowrl_jax.data.tasks import load_problems, tokenize_prompts
-    from flowrl_jax.eval.evaluate import evaluate
+    from flowrl_jax.eval.evaluate import evaluate_configured
     from flowrl_jax.eval.metrics import pass_at_k_curve, retention
     from flowrl_jax.models import from_pretrained, load_tokenizer
     from flowrl_jax.train.scoring import make_scorer
@@ -199,10 +198,18 @@ def evaluate_policies(
     n = demo.eval_samples
     curve_ks = sorted({1, *(2**i for i in range(n.bit_length())), n, *demo.table_ks})
     curve_ks = [k for k in curve_ks if k <= n]
-    results: dict[str, dict[str, Any]] = {}
-    # The key and batching of `flowrl-jax eval` (Trainer.run_eval), so that command with
-    # --config.eval.num_problems / num_samples set like here reproduces these rows exactly.
+    # `flowrl-jax eval` with these eval settings (and the run's seed as key) gives these rows.
+    config = config.copy_and_resolve_references()
+    with config.unlocked():
+        config.eval.update(
+            num_problems=demo.eval_problems,
+            num_samples=n,
+            temperature=1.0,
+            top_p=1.0,
+            ks=tuple(curve_ks),
+        )
     key = jax.random.key(config.seed)
+    results: dict[str, dict[str, Any]] = {}
     with make_scorer(config) as score:
         for name, path in paths.items():
             start = time.perf_counter()
@@ -215,21 +222,7 @@ def evaluate_policies(
                     f"{n} samples",
                     flush=True,
                 )
-            r = evaluate(
-                model,
-                tokenizer,
-                prompts,
-                score,
-                key,
-                task=config.task,
-                num_samples=n,
-                temperature=1.0,
-                top_p=1.0,
-                max_new_tokens=config.rollout.max_new_tokens,
-                ks=curve_ks,
-                batch_prompts=config.rollout.prompts_per_step,
-                progress=demo.progress,
-            )
+            r = evaluate_configured(model, tokenizer, prompts, score, key, config)
             results[name] = {
                 "metrics": r.metrics,
                 "pass_at_k": dict(
@@ -417,6 +410,10 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
     return report
 
 
+def same_path(a: str, b: str) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
 def _parse_set(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep:
@@ -469,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_path=args.base,
         # A base built with other settings (`pretrain --steps=300 --out=DIR`) is kept as built
         # when named explicitly; the default path follows the current default recipe.
-        recipe=recorded_recipe(args.base) if args.base != DemoConfig.base_path else None,
+        recipe=None if same_path(args.base, DemoConfig.base_path) else recorded_recipe(args.base),
         algorithms=tuple(a for a in args.algorithms.split(",") if a),
         seed=args.seed,
         steps=args.steps,
@@ -497,11 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         total = split.pop("step")
         parts = " + ".join(f"{k} {v:.2f}" for k, v in split.items())
         name = DISPLAY_NAMES.get(a, a)
-        which = (
-            "median RL step (after the first)"
-            if report["training"][a]["steps"] > 1
-            else ("RL step (the only one, compilation included)")
-        )
+        which = "median RL step (after the first)"
+        if report["training"][a]["steps"] == 1:
+            which = "RL step (the only one, compilation included)"
         print(f"{name} {which}: {total:.2f} s = {parts}")
     print(f"wrote {os.path.join(demo.workdir, 'table.md')}, results.json and passk.png")
     return 0

@@ -105,3 +105,39 @@ def evaluate(
     metrics["distinct_2"] = float(np.mean([distinct_n(t, 2) for t in tokens_per_problem]))
     metrics["solved_frac"] = float(correct.any(axis=1).mean())
     return EvalResult(correct=correct, texts=texts, metrics=metrics)
+
+
+def evaluate_configured(
+    model: Any, tokenizer: Any, prompts: Any, score: Callable, key: jax.Array, config: Any
+) -> EvalResult:
+    """`evaluate` with the settings of a run's config: `flowrl-jax eval`, the trainer's periodic
+    evaluation, the demo and the base-policy build all evaluate through here, so the same
+    config, prompts and key give the same figures in each.
+
+    From `config.eval`: the first `num_problems` prompts (all when 0), `num_samples`,
+    `temperature`, `top_p`, `ks`; from the run: `task`, `rollout.max_new_tokens` and batches of
+    `rollout.prompts_per_step` prompts (the batching decides which key a prompt samples with).
+    """
+    e = config.eval
+    if e.num_problems and e.num_problems < len(prompts):
+        prompts = dataclasses.replace(
+            prompts,
+            problems=prompts.problems[: e.num_problems],
+            ids=prompts.ids[: e.num_problems],
+            mask=prompts.mask[: e.num_problems],
+        )
+    return evaluate(
+        model,
+        tokenizer,
+        prompts,
+        score,
+        key,
+        task=config.task,
+        num_samples=e.num_samples,
+        temperature=e.temperature,
+        top_p=e.top_p,
+        max_new_tokens=config.rollout.max_new_tokens,
+        ks=e.ks,
+        batch_prompts=config.rollout.prompts_per_step,
+        progress=config.log.progress,
+    )

@@ -286,30 +286,25 @@ def evaluate_base(
 ) -> dict[str, float]:
     """Pass@1 / Pass@k of the saved model at `path` on the test split (temperature 1)."""
     from flowrl_jax.data.tasks import countdown_problems, tokenize_prompts
-    from flowrl_jax.eval.evaluate import evaluate
+    from flowrl_jax.eval.evaluate import evaluate_configured
     from flowrl_jax.train.config import countdown_config
     from flowrl_jax.train.scoring import make_scorer
 
     config = countdown_config("grpo")
+    config.eval.update(
+        num_problems=0,
+        num_samples=recipe.eval_samples,
+        temperature=1.0,
+        top_p=1.0,
+        ks=tuple(sorted({1, 4, recipe.eval_samples})),
+    )
+    config.log.progress = progress
     model = from_pretrained(path)
     tokenizer = load_tokenizer(path, vocab_size=model.config.vocab_size)
     prompts = tokenize_prompts(countdown_problems(test_rows), tokenizer, config.data.max_prompt_len)
-    ks = sorted({1, 4, recipe.eval_samples})
     with make_scorer(config) as score:
-        result = evaluate(
-            model,
-            tokenizer,
-            prompts,
-            score,
-            jax.random.key(recipe.seed),
-            task="countdown",
-            num_samples=recipe.eval_samples,
-            temperature=1.0,
-            top_p=1.0,
-            max_new_tokens=config.rollout.max_new_tokens,
-            ks=ks,
-            batch_prompts=50,
-            progress=progress,
+        result = evaluate_configured(
+            model, tokenizer, prompts, score, jax.random.key(recipe.seed), config
         )
     return result.metrics
 

@@ -26,7 +26,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from flowrl_jax.algos.objectives import OBJECTIVES
 from flowrl_jax.data.tasks import PromptSet, load_problems, tokenize_prompts
 from flowrl_jax.distributed import make_mesh, shard_model
-from flowrl_jax.eval.evaluate import evaluate
+from flowrl_jax.eval.evaluate import evaluate_configured
 from flowrl_jax.models import from_pretrained, load_tokenizer, save_pretrained
 from flowrl_jax.models.heads import LogZHead, ValueHead
 from flowrl_jax.train import rollout as ro
@@ -345,28 +345,8 @@ class Trainer:
     # ------------------------------------------------------------------------------ loop
 
     def run_eval(self, score, key: jax.Array) -> dict[str, float]:
-        e = self.config.eval
-        prompts = self.eval_set
-        if e.num_problems and e.num_problems < len(prompts):
-            prompts = PromptSet(
-                prompts.problems[: e.num_problems],
-                prompts.ids[: e.num_problems],
-                prompts.mask[: e.num_problems],
-            )
-        result = evaluate(
-            self.model.lm,
-            self.tokenizer,
-            prompts,
-            score,
-            key,
-            task=self.config.task,
-            num_samples=e.num_samples,
-            temperature=e.temperature,
-            top_p=e.top_p,
-            max_new_tokens=self.max_new,
-            ks=e.ks,
-            batch_prompts=self.config.rollout.prompts_per_step,
-            progress=self.config.log.progress,
+        result = evaluate_configured(
+            self.model.lm, self.tokenizer, self.eval_set, score, key, self.config
         )
         return {f"eval/{k}": v for k, v in result.metrics.items()}
 
