@@ -221,11 +221,10 @@ def countdown_config(algorithm: str) -> ml_collections.ConfigDict:
     The base policy is the tiny Qwen2-architecture model the project trains itself
     (`make base-model`, i.e. `python -m flowrl_jax.train.pretrain`, cached in
     artifacts/countdown_base; `make demo` builds it when missing). The RL budget is tuned for
-    that model (docs/demo.md): at lr 1e-4 with 32 prompts x 8 per step, 40 steps raise test
-    Pass@1 by about 2 points in a minute or so per algorithm. With 16 prompts per step the
-    gain was within noise; larger lr traded more Pass@k for less Pass@1 (2e-4), lost Pass@1
-    (3e-4), or collapsed the policy within 5 steps (1e-3): Adam's early steps are sign-like,
-    so a noisy batch moves every weight by about lr.
+    that model (docs/demo.md has what `make demo` measures with it). With 16 prompts per
+    step the gain was within noise, and a larger lr traded Pass@k for less Pass@1 or
+    collapsed the policy: Adam's early steps are sign-like, so a noisy batch moves every
+    weight by about lr.
     """
     c = base_config()
     c.task = "countdown"

@@ -17,7 +17,7 @@ TINY_RECIPE = BaseRecipe(
     lr=1e-2,
 )
 """The base-model recipe with a 10k-parameter model trained for seconds on 16 problems: it
-half-learns them (Pass@1 about 0.4 on them), so RL on the same 16 problems (the RL train split
+half-learns them, so RL on the same 16 problems (the RL train split
 is a prefix of the same problem stream) starts with rewards that are neither all 0 nor all 1,
 and has room to go up."""
 
@@ -29,7 +29,6 @@ SMOKE_RL = (
     ("log.tensorboard", False),
     ("reward.num_workers", 1),
 )
-"""RL overrides for the smoke demo: 15 steps of these raise Pass@1 on the 16 problems from
-0.38-0.43 to 0.56-0.65 with either algorithm over RL seeds 0-2 (a 1-step collapse at lr 1e-2,
-no visible change at lr 1e-3 over 4 steps: the window is wide enough not to be luck, narrow
-enough to fail)."""
+"""RL overrides for the smoke demo: 15 steps of these raise Pass@1 on the 16 problems with
+either algorithm by well over the test's +0.05 (a larger lr, 1e-2, collapsed the policy in one
+step; a smaller one, 1e-3, showed no change in 4 steps)."""
