@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 from hf_fixtures import make_hf_checkpoint
 from jax.sharding import PartitionSpec
+from multidevice import run_on_8_devices
 
 from flowrl_jax.distributed import logical_to_spec, make_mesh
 
@@ -17,19 +16,7 @@ from flowrl_jax.distributed import logical_to_spec, make_mesh
 def test_sharded_forward_equals_unsharded(arch, tmp_path):
     make_hf_checkpoint(arch, tmp_path)
     script = os.path.join(os.path.dirname(__file__), "sharded_forward.py")
-    env = {
-        **os.environ,
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8",
-    }
-    proc = subprocess.run(
-        [sys.executable, script, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SHARDED_OK" in proc.stdout
+    run_on_8_devices(script, str(tmp_path), done="SHARDED_OK")
 
 
 def test_indivisible_dimensions_stay_replicated():

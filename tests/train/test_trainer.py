@@ -14,6 +14,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from multidevice import run_on_8_devices
 from train_fixtures import toy_config, use_sgd
 
 from flowrl_jax.data.tasks import DataError
@@ -125,20 +126,7 @@ def test_cli_rejects_unknown_keys_and_wrong_types(override, match):
 
 def test_sharded_update_equals_unsharded(tiny_model, tmp_path):
     script = os.path.join(os.path.dirname(__file__), "sharded_step.py")
-    env = {
-        **os.environ,
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8",
-    }
-    proc = subprocess.run(
-        [sys.executable, script, str(tiny_model), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        cwd=os.path.dirname(script),
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "SHARDED_STEP_OK" in proc.stdout
+    run_on_8_devices(script, str(tiny_model), str(tmp_path), done="SHARDED_STEP_OK", timeout=600)
 
 
 @pytest.mark.parametrize(
