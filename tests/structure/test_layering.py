@@ -81,6 +81,18 @@ def test_the_trainer_reads_no_algorithm_specific_attribute():
     assert not used
 
 
+def test_every_cited_doc_exists():
+    missing = sorted(
+        f"{p.relative_to(ROOT)}: {doc}"
+        for folder in ("flowrl_jax", "tests", "docs", "configs", "notebooks", "benchmarks")
+        for p in (ROOT / folder).rglob("*")
+        if p.is_file() and p.suffix in (".py", ".md", ".ipynb")
+        for doc in set(re.findall(r"docs/[\w.-]+\.md", p.read_text(encoding="utf-8")))
+        if not (ROOT / doc).is_file()
+    )
+    assert not missing
+
+
 def test_no_citation_of_a_file_outside_the_repository():
     cited = [
         str(p.relative_to(ROOT))
