@@ -1,15 +1,15 @@
-"""Problems (a prompt and the reference its verifier needs), dataset rows, and tokenised prompts.
+"""Problems (a prompt and the reference its verifier needs) and tokenised prompts.
 
-Tasks (`flowrl_jax.tasks`) turn dataset rows or their own generators into `Problem`s; prompts
-are tokenised once, left-padded to a fixed length (static shapes for the sampler), and the ones
-that do not fit are dropped and counted.
+Tasks (`flowrl_jax.tasks`) turn dataset rows (`data/rows.py`, `data/prompts.py`) or their own
+generators into `Problem`s; prompts are tokenised once, left-padded to a fixed length (static
+shapes for the sampler), and the ones that do not fit are dropped and counted. A prompt is a
+string or a list of chat messages; the tokenizer's chat template is applied to message lists,
+and to strings when `chat_template` is set.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
-    prompt: str
+    prompt: str | list[dict[str, str]]  # text, or chat messages {"role", "content"}
     reference: Any
     solutions: tuple[str, ...] = ()  # known distinct solutions (countdown), for diversity
 
@@ -47,55 +47,54 @@ class DataError(ValueError):
     """A dataset file or row that the task cannot use."""
 
 
-def read_rows(path: str) -> list[dict[str, Any]]:
-    """The rows of a local .jsonl / .json / .parquet file."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"dataset file {path!r} does not exist (data.train_path / eval_path)."
-        )
-    import datasets
-
-    kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}.get(
-        os.path.splitext(path)[1].lower()
-    )
-    if kind is None:
-        raise DataError(f"{path}: unsupported file type; use .jsonl, .json or .parquet.")
-    return list(datasets.load_dataset(kind, data_files=path, split="train"))
-
-
-def field(row: Mapping[str, Any], key: str, where: str) -> Any:
-    """`row[key]`, or a DataError naming `where` (file and row), the key and the fix."""
-    if key not in row:
-        raise DataError(
-            f"{where} has no field {key!r} (fields: {sorted(row)}); set the "
-            "config's data.prompt_field / data.answer_field to the dataset's column names."
-        )
-    return row[key]
-
-
 def tokenize_prompts(
     problems: list[Problem], tokenizer: Any, max_len: int, *, chat_template: bool = False
 ) -> PromptSet:
-    """Tokenises and left-pads prompts to `max_len`; longer prompts are dropped and counted."""
+    """Tokenises and left-pads prompts to `max_len`; longer prompts are dropped and counted.
+
+    The chat template (with the generation prompt) is applied to message-list prompts, and to
+    string prompts as one user message when `chat_template` is set.
+    """
     kept, rows = [], []
     for p in problems:
-        if chat_template:
-            if not getattr(tokenizer, "chat_template", None):
-                raise DataError(
-                    "data.chat_template=True but the tokenizer has no chat template; "
-                    "set data.chat_template=False."
-                )
-            ids = tokenizer.apply_chat_template(
-                [{"role": "user", "content": p.prompt}], add_generation_prompt=True, tokenize=True
-            )
-        else:
-            ids = tokenizer(p.prompt, add_special_tokens=False)["input_ids"]
-        if 0 < len(ids) <= max_len:
+        ids = tokenizer(render_prompt(p.prompt, tokenizer, chat_template), add_special_tokens=False)
+        if 0 < len(ids["input_ids"]) <= max_len:
             kept.append(p)
-            rows.append(ids)
+            rows.append(ids["input_ids"])
     ids = np.full((len(rows), max_len), tokenizer.pad_token_id, np.int32)
     mask = np.zeros((len(rows), max_len), bool)
     for i, r in enumerate(rows):
         ids[i, max_len - len(r) :] = r
         mask[i, max_len - len(r) :] = True
     return PromptSet(kept, ids, mask, dropped=len(problems) - len(kept))
+
+
+def render_prompt(prompt: str | list[dict[str, str]], tokenizer: Any, chat_template: bool) -> str:
+    """The text the model reads: `prompt` itself, or its messages through the chat template.
+
+    Rendered to text and tokenised by the caller (without adding special tokens: a template
+    writes its own), which works alike in transformers 4 and 5 (5's `apply_chat_template`
+    returns a BatchEncoding when it tokenises).
+    """
+    if isinstance(prompt, str) and not chat_template:
+        return prompt
+    if not getattr(tokenizer, "chat_template", None):
+        why = (
+            "the prompts are chat messages"
+            if not isinstance(prompt, str)
+            else ("data.chat_template=True")
+        )
+        raise DataError(
+            f"{why} but the tokenizer ({getattr(tokenizer, 'name_or_path', '')}) has no chat "
+            "template: use a model directory whose tokenizer has one (tokenizer_config.json "
+            "'chat_template' or chat_template.jinja), or string prompts with "
+            "data.chat_template=False and no data.system_prompt."
+        )
+    return tokenizer.apply_chat_template(
+        as_messages(prompt), add_generation_prompt=True, tokenize=False
+    )
+
+
+def as_messages(prompt: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    """A message list: a string prompt becomes one user message."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)

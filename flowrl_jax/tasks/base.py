@@ -3,7 +3,8 @@
 A task module subclasses `Task` and registers one instance. Everything about the task lives
 there, so adding one is one file:
 
-- `generate` (embedded problems) or `reference_from_row` (a dataset file's row);
+- `generate` (embedded problems) or `reference_from_row` and `prompt_from_row` (a dataset
+  row; `template_fields` adds names that `data.prompt_template` may use);
 - `check_reference`: the reference's schema, checked in the caller's process before any work;
 - `verify`: the verdict on one response, run inside a verifier worker (`flowrl_jax.rewards`),
   returning one `Verdict` whatever the task;
@@ -16,12 +17,18 @@ This module imports nothing heavy: verifier workers import it to find the task b
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
-from flowrl_jax.data.problems import DataError, Problem, field, read_rows
+from flowrl_jax.data import DataError, Problem, build_prompt, field, read_rows
+
+log = logging.getLogger("flowrl_jax")
+
+ON_BAD_ROW = ("error", "skip")
+"""`data.on_bad_row`: refuse a dataset with any unusable row, or drop those rows (counted)."""
 
 
 class Verdict(NamedTuple):
@@ -101,31 +108,61 @@ class Task:
             f"task {self.name!r} needs a local dataset: set data.{key} to a .jsonl/.parquet file."
         )
 
-    def reference_from_row(self, row: Mapping[str, Any], data: Any, where: str) -> Any:
-        """The reference of one dataset row; `where` ("file: row i") goes into errors."""
-        return field(row, data.answer_field, where)
+    answer_column: ClassVar[str] = "answer"
+    """The reference's column when `data.answer_field` is empty."""
 
-    def prompt_from_row(self, row: Mapping[str, Any], reference: Any, data: Any, where: str) -> str:
-        return str(field(row, data.prompt_field, where))
+    def reference_from_row(self, row: Mapping[str, Any], data: Any, where: str) -> Any:
+        """The reference of one dataset row; `where` ("source: row i") goes into errors."""
+        return field(row, data.answer_field or self.answer_column, where)
+
+    def prompt_from_row(
+        self, row: Mapping[str, Any], reference: Any, data: Any, where: str
+    ) -> str | list[dict[str, str]]:
+        """The row's prompt (`data.prompt_field`), with the template and system prompt."""
+        value = field(row, data.prompt_field, where)
+        return build_prompt(value, row, data, where, self.template_fields(reference, data))
+
+    def template_fields(self, reference: Any, data: Any) -> dict[str, Any]:
+        """Names besides the row's fields that `data.prompt_template` may use."""
+        return {}
 
     def problems(self, data: Any, split: str) -> list[Problem]:
-        """The problems of `split`: the generator when no file is configured, else the file's
-        rows, each reference checked now (the row number in the error, before any work)."""
+        """The problems of `split`: the generator when no dataset is configured, else the
+        dataset's rows, every one checked now (reference schema and prompt), before any work.
+
+        An unusable row is refused with its row number and field: with `data.on_bad_row`
+        `error` the first few are listed and nothing is loaded; with `skip` they are dropped
+        and counted in a warning.
+        """
         path = data.train_path if split == "train" else data.eval_path
         if not path:
             return self.generate(data, split)
-        problems = []
-        for i, row in enumerate(read_rows(path)):
-            where = f"{path}: row {i}"
-            reference = self.reference_from_row(row, data, where)
+        rows = read_rows(path, default_split="train" if split == "train" else "test")
+        problems, refused = [], []
+        for i, row in enumerate(rows):
             try:
-                reference = self.check_reference(reference)
-            except BadReference as e:
-                raise DataError(e.at(f"{where}: reference")) from None
-            problems.append(Problem(self.prompt_from_row(row, reference, data, where), reference))
-        if not problems:
-            raise DataError(f"{path}: no rows.")
+                problems.append(self.problem_from_row(row, data, f"{path}: row {i}"))
+            except DataError as e:
+                refused.append(str(e).removeprefix(f"{path}: "))
+        if refused:
+            shown = "; ".join(refused[:3]) + (
+                f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+            )
+            summary = f"{path}: {len(refused)} of {len(rows)} rows refused ({shown})"
+            if data.on_bad_row == "error" or not problems:
+                raise DataError(
+                    f"{summary}. Fix those rows, or set data.on_bad_row=skip to drop them."
+                )
+            log.warning("%s; data.on_bad_row=skip dropped them.", summary)
         return problems
+
+    def problem_from_row(self, row: Mapping[str, Any], data: Any, where: str) -> Problem:
+        """One row as a problem; a DataError names `where` and the field at fault."""
+        try:
+            reference = self.check_reference(self.reference_from_row(row, data, where))
+        except BadReference as e:
+            raise DataError(e.at(f"{where}: reference")) from None
+        return Problem(self.prompt_from_row(row, reference, data, where), reference)
 
     # ------------------------------------------------------------------ verification
 

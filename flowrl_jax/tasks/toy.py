@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from flowrl_jax.data.problems import Problem
+from flowrl_jax.data import Problem
 from flowrl_jax.tasks.base import Task, Verdict, register_task
 
 

@@ -34,11 +34,20 @@ def base_config() -> ml_collections.ConfigDict:
     c.mesh.tensor = 1
 
     c.data = ml_collections.ConfigDict()
-    c.data.train_path = ""  # JSONL / Parquet; empty = the task's embedded generator
-    c.data.eval_path = ""
-    c.data.prompt_field = "prompt"
-    c.data.answer_field = "answer"
-    c.data.chat_template = False  # wrap prompts with the tokenizer's chat template
+    c.data.train_path = ""  # .jsonl / .json / .parquet, or hf:<name>[:<config>][:<split>]
+    #   (offline: a save_to_disk directory or the local datasets cache); empty = the task's
+    #   embedded generator
+    c.data.eval_path = ""  # the same for evaluation (an hf: source without split reads "test")
+    c.data.prompt_field = "prompt"  # the prompt's column (dotted path): a string or chat messages
+    c.data.answer_field = ""  # the reference's column (dotted path, e.g.
+    #   reward_model.ground_truth); empty = the task's own (math: answer, code: tests, sql: gold)
+    c.data.prompt_template = "{prompt}"  # the prompt text; {name} = a row field or task field
+    #   (sql: {schema}); {{ }} = literal braces; on chat messages it rewrites the last user turn
+    c.data.system_prompt = ""  # a system message put first (the chat template then applies)
+    c.data.chat_template = False  # also apply the chat template to string prompts (message
+    #   lists always get it)
+    c.data.on_bad_row = "error"  # a row that breaks the task's schema: error | skip (counted)
+    c.data.db_root = ""  # sql: where <db_id>/<db_id>.sqlite and relative db_path resolve
     c.data.max_prompt_len = 32  # tokens; longer prompts are dropped (and counted)
     c.data.num_train = 4000  # embedded generator sizes
     c.data.num_eval = 200
@@ -103,7 +112,8 @@ def algo_section() -> ml_collections.ConfigDict:
     from flowrl_jax.algos import config_fields
 
     section = ml_collections.ConfigDict()
-    section.name = "grpo"
+    section.name = "grpo"  # the algorithm that runs (flowrl_jax/algos/)
+    section.preset = ""  # whose defaults the section holds (set by for_algorithm); must be name
     for key, (default, kind) in sorted(config_fields().items()):
         section[key] = config_dict.placeholder(kind) if default is None else default
     return section
@@ -114,7 +124,7 @@ def for_algorithm(name: str, config: ml_collections.ConfigDict | None = None):
     from flowrl_jax.algos import get_algorithm
 
     config = base_config() if config is None else config
-    config.algo.name = name
+    config.algo.name = config.algo.preset = name
     config.algo.update(get_algorithm(name).defaults)
     config.lock()
     return config
@@ -128,6 +138,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     """
     from flowrl_jax.algos import make_algorithm
     from flowrl_jax.tasks import task_names
+    from flowrl_jax.tasks.base import ON_BAD_ROW
 
     def fail(key: str, value, what: str):
         raise ValueError(f"config.{key}={value!r} {what}.")
@@ -151,9 +162,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check(key, lambda v: v in valid, f"is not valid; choose one of {list(valid)}")
 
     choice("task", task_names())
+    check("model_path", bool, "is empty: set it to a local Hugging Face model directory")
     choice("dtype", ("float32", "bfloat16"))
     choice("param_dtype", ("float32", "bfloat16"))
     choice("optim.schedule", ("constant", "cosine"))
+    choice("data.on_bad_row", ON_BAD_ROW)
     for key in (
         "steps",
         "rollout.prompts_per_step",
@@ -192,6 +205,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check("checkpoint.every", number(0), "must be >= 0 (0: only at the end)")
     check("checkpoint.keep", number(1), "must be >= 1")
 
+    _check_preset(config.algo)
     algorithm = make_algorithm(config.algo)
     _check_unread_algo_keys(config.algo, algorithm)
     algorithm.check_run(config)
@@ -222,6 +236,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"a mini-batch holds {held}: each part must be a multiple of "
             f"optim.micro_batch_size={micro}."
         )
+
+
+def _check_preset(section: ml_collections.ConfigDict) -> None:
+    """`--config.algo.name=dapo` on a config built for grpo would run DAPO with GRPO's values
+    (no clip-higher, no dynamic sampling) and record "dapo": refuse it, naming the fix."""
+    from flowrl_jax.algos import get_algorithm
+
+    name, preset = section.name, section.preset
+    if not preset or preset == name:
+        return
+    wanted = get_algorithm(name).defaults
+    missing = {k: v for k, v in wanted.items() if section.get(k) != v}
+    also = f" (it would run without {name}'s own {missing})" if missing else ""
+    raise ValueError(
+        f"config.algo.name={name!r}, but this config holds {preset}'s settings{also}. Use a "
+        f"config built for {name} (configs/<task>/{name}.py, or for_algorithm({name!r}, c) in "
+        f"your config file), or also pass --config.algo.preset={name} to run {name} with these "
+        "values deliberately."
+    )
 
 
 def _check_unread_algo_keys(section: ml_collections.ConfigDict, algorithm) -> None:

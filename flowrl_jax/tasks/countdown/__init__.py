@@ -14,7 +14,7 @@ import operator
 from collections.abc import Mapping
 from typing import Any
 
-from flowrl_jax.data.problems import Problem, field
+from flowrl_jax.data import Problem, build_prompt, field
 from flowrl_jax.tasks.base import BadReference, Option, Task, Verdict, register_task
 
 NUMBERS_USE = ("at_most_once", "exactly_once")
@@ -57,12 +57,13 @@ class Countdown(Task):
     def reference_from_row(self, row: Mapping[str, Any], data: Any, where: str) -> Any:
         return {"numbers": field(row, "numbers", where), "target": field(row, "target", where)}
 
-    def prompt_from_row(self, row: Mapping[str, Any], reference: Any, data: Any, where: str) -> str:
+    def prompt_from_row(self, row: Mapping[str, Any], reference: Any, data: Any, where: str):
         from flowrl_jax.tasks.countdown.generator import format_prompt
 
-        return row.get(data.prompt_field) or format_prompt(
+        value = row.get(data.prompt_field) or format_prompt(
             reference["numbers"], reference["target"]
         )
+        return build_prompt(value, row, data, where, {})
 
     def check_reference(self, reference: Any) -> Any:
         if not isinstance(reference, Mapping):
