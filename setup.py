@@ -10,6 +10,7 @@ INSTALL_REQUIRES = [
     "optax>=0.2.5",
     "orbax-checkpoint>=0.11.0",
     "transformers>=4.56",
+    "jinja2>=3.1",  # chat templates (transformers renders them with it)
     "tokenizers>=0.21",
     "safetensors>=0.5",
     "datasets>=3.0",

@@ -25,6 +25,12 @@ from flowrl_jax.models.decoder import Decoder
 
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
+GENERATION_CONFIG = "generation_config.json"
+TOKENIZER_VOCAB_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
+"""A tokenizer directory holds at least one of these (the vocabulary)."""
+MIN_TOKENIZER_FRACTION = 0.5
+"""A tokenizer with fewer tokens than this fraction of the model's vocab_size is not the
+model's (checkpoints pad the embedding table a little, e.g. 151,665 tokens for 151,936 rows)."""
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 _MAX_SHARD_BYTES = 4 * 1024**3
 
@@ -220,12 +226,15 @@ def save_pretrained(
     *,
     dtype: Any = None,
     tokenizer: Any = None,
+    generation: dict[str, Any] | None = None,
     max_shard_bytes: int = _MAX_SHARD_BYTES,
 ) -> str:
     """Writes config.json + safetensors (sharded above `max_shard_bytes`) that transformers loads.
 
-    Written into a temporary sibling directory and renamed into place, so a failure leaves
-    no partial directory behind. An existing directory at `path` is replaced.
+    With a tokenizer, also the tokenizer (its chat template included) and generation_config.json
+    (`generation`, default `generation_config(tokenizer)`). Written into a temporary sibling
+    directory and renamed into place, so a failure leaves no partial directory behind. An
+    existing directory at `path` is replaced.
     """
     tensors = hf_state_dict(model, dtype)
     stored_dtype = dtype_name(next(iter(tensors.values())).dtype)
@@ -235,7 +244,28 @@ def save_pretrained(
         _write_safetensors(tensors, tmp, max_shard_bytes)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
+            with open(os.path.join(tmp, GENERATION_CONFIG), "w", encoding="utf-8") as f:
+                json.dump(generation or generation_config(tokenizer), f, indent=2)
     return os.path.abspath(os.fspath(path))
+
+
+def generation_config(tokenizer: Any, source: str | os.PathLike | None = None) -> dict[str, Any]:
+    """generation_config.json for an export: the source checkpoint's (its sampling defaults
+    kept) with the tokenizer's bos / pad ids and its eos id among the stop ids."""
+    out: dict[str, Any] = {}
+    file = os.path.join(os.fspath(source), GENERATION_CONFIG) if source else ""
+    if file and os.path.isfile(file):
+        with open(file, encoding="utf-8") as f:
+            out = json.load(f)
+    eos = out.get("eos_token_id")
+    eos = [] if eos is None else list(eos) if isinstance(eos, list) else [eos]
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
+        eos.insert(0, tokenizer.eos_token_id)
+    out["eos_token_id"] = eos[0] if len(eos) == 1 else eos
+    out["pad_token_id"] = tokenizer.pad_token_id
+    if tokenizer.bos_token_id is not None:
+        out["bos_token_id"] = tokenizer.bos_token_id
+    return out
 
 
 def _write_safetensors(tensors: dict[str, np.ndarray], out: str, max_shard_bytes: int) -> None:
@@ -262,10 +292,20 @@ def _write_safetensors(tensors: dict[str, np.ndarray], out: str, max_shard_bytes
 
 
 def load_tokenizer(path: str | os.PathLike, vocab_size: int | None = None):
-    """AutoTokenizer from a local directory, checked against the model's vocabulary size."""
+    """AutoTokenizer from a local directory, checked against the model's vocabulary size: a
+    directory without tokenizer files, or a tokenizer far smaller than the vocabulary (not the
+    model's own), is an error rather than a silently built stand-in."""
     from transformers import AutoTokenizer
 
     path = os.fspath(path)
+    if os.path.isdir(path) and not any(
+        os.path.isfile(os.path.join(path, f)) for f in TOKENIZER_VOCAB_FILES
+    ):
+        raise FileNotFoundError(
+            f"{path} has no tokenizer files (none of {', '.join(TOKENIZER_VOCAB_FILES)}): copy "
+            "the tokenizer of the checkpoint these weights come from into it "
+            "(AutoTokenizer.from_pretrained(original).save_pretrained(dir))."
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as e:
@@ -278,6 +318,12 @@ def load_tokenizer(path: str | os.PathLike, vocab_size: int | None = None):
             f"{path}: the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is "
             f"{vocab_size}; ids past the embedding table would be out of range. Use the "
             "tokenizer that belongs to this checkpoint."
+        )
+    if vocab_size is not None and len(tokenizer) < MIN_TOKENIZER_FRACTION * vocab_size:
+        raise CheckpointError(
+            f"{path}: the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is "
+            f"{vocab_size}: it is not this model's tokenizer (or an empty one was built). Copy "
+            "the tokenizer files of the checkpoint these weights come from."
         )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -93,22 +93,40 @@ def test_unsupported_config_values(ckpt, edit, match):
         ModelConfig.from_hf_dict(config)
 
 
-def test_tokenizer_larger_than_vocab(tmp_path):
+def _save_word_tokenizer(path, size: int) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {f"t{i}": i for i in range(40)}
+    vocab = {f"t{i}": i for i in range(size)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="t0"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="t1").save_pretrained(tmp_path)
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="t1").save_pretrained(path)
+
+
+def test_tokenizer_larger_than_vocab(tmp_path):
+    _save_word_tokenizer(tmp_path, 40)
     assert len(load_tokenizer(tmp_path, vocab_size=40)) == 40
     with pytest.raises(CheckpointError, match="40 tokens but the model's vocab_size is 32"):
         load_tokenizer(tmp_path, vocab_size=32)
 
 
+def test_tokenizer_much_smaller_than_vocab(tmp_path):
+    """A padded embedding table is fine; a tokenizer of another model (or an empty one) is not."""
+    _save_word_tokenizer(tmp_path, 40)
+    assert len(load_tokenizer(tmp_path, vocab_size=64)) == 40
+    with pytest.raises(CheckpointError, match="40 tokens but the model's vocab_size is 4096: it"):
+        load_tokenizer(tmp_path, vocab_size=4096)
+
+
 def test_missing_tokenizer(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no tokenizer could be loaded"):
+    with pytest.raises(FileNotFoundError, match="has no tokenizer files"):
         load_tokenizer(tmp_path)
+
+
+def test_model_directory_without_tokenizer_files(ckpt):
+    """transformers 5 builds an empty Qwen2 tokenizer from config.json alone; we refuse."""
+    with pytest.raises(FileNotFoundError, match=r"has no tokenizer files \(none of tokenizer"):
+        load_tokenizer(ckpt, vocab_size=ModelConfig.from_pretrained(ckpt).vocab_size)
 
 
 def test_failed_save_leaves_nothing(ckpt, tmp_path, monkeypatch):
