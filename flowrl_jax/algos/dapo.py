@@ -23,10 +23,10 @@ from flowrl_jax.rollout import Rollout, concat, select_groups
 
 @dataclasses.dataclass(frozen=True)
 class DAPOParams(PolicyGradientParams):
-    dynamic_sampling: bool = False
+    dynamic_sampling: bool = False  # resample prompts whose group's rewards are all equal
     max_resample: int = 3  # extra rollouts a step may draw to fill its batch
     overlong_buffer: int = 0  # L_b in tokens; 0 = no overlong shaping
-    overlong_penalty: float = 1.0
+    overlong_penalty: float = 1.0  # the shaping's largest penalty (at the length limit)
     overlong_filter: bool = False  # truncated responses out of the loss
 
     def check(self) -> None:

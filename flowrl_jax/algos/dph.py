@@ -43,7 +43,7 @@ class DPHParams(PolicyGradientParams):
     alpha: float = 0.2  # α of the α-divergence
     pef_samples: int = 8  # samples per prompt when building D_pef
     pef_correct: int = 8  # prompts solved in at least this many are "perfect"
-    stored_per_step: int = 16
+    stored_per_step: int = 16  # D_pef samples added to each step's batch (f-term only)
     dph_weighting: str = "token"  # token | microbatch (the released code's weighting)
     explore_only: bool = True  # online RL only on D_exp (prompts not in D_pef)
 

@@ -44,7 +44,7 @@ class FlowRLParams(Params):
     use_logz: bool = True  # the log-Z head (False: log Z = 0, the ablation)
     logz_exclude_last_prompt_token: bool = True  # pooling of the released code
     logz_stop_gradient: bool = False  # only the head learns from δ's log Z
-    logz_dropout: float = 0.1
+    logz_dropout: float = 0.1  # dropout inside the log-Z head
     reference: str = "initial"  # initial | old (the "reference = old policy" ablation)
     normalizer: str = "global"  # global (exact) | local (per micro-batch, as released codes)
 

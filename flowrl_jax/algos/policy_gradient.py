@@ -40,8 +40,8 @@ AGG_MODE_OF = {"ppo_clip": "token-mean", "gspo": "seq-mean-token-mean"}
 @dataclasses.dataclass(frozen=True)
 class PolicyGradientParams(Params):
     advantage: str = "grpo"  # an estimator of flowrl_jax.losses.advantage_names()
-    adv_mean: str = "group"  # μ and σ of advantage="group_norm": group | batch | none
-    adv_std: str = "group"
+    adv_mean: str = "group"  # μ of advantage="group_norm": group | batch | none
+    adv_std: str = "group"  # σ of advantage="group_norm": group | batch | none
     gamma: float = 1.0  # discount (reinforce_pp, gae)
     lam: float = 1.0  # GAE λ
     policy_loss: str = "ppo_clip"  # ppo_clip | gspo
@@ -51,7 +51,7 @@ class PolicyGradientParams(Params):
     loss_agg_mode: str | None = None  # one of AGG_MODES; None = the policy loss's own
     normalizer: str = "global"  # global (exact) | local (per micro-batch, as released codes)
     kl_coef: float = 0.0  # β of the KL-to-reference term in the loss
-    kl_estimator: str = "k3"
+    kl_estimator: str = "k3"  # estimator of the KL terms: k1 | abs | k2 | k3
     kl_reward_coef: float = 0.0  # β of the KL penalty in the reward
 
     def check(self) -> None:

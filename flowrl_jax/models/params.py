@@ -150,7 +150,10 @@ def from_pretrained(
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"model directory {path!r} does not exist.")
+        raise FileNotFoundError(
+            f"model directory {path!r} does not exist (config.model_path: a local Hugging Face "
+            "directory with config.json, safetensors and the tokenizer)."
+        )
     config = ModelConfig.from_pretrained(path)
     dtype = resolve_dtype(dtype)
     param_dtype = resolve_dtype(param_dtype, default=dtype)

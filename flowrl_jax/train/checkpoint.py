@@ -48,5 +48,21 @@ class Checkpointer:
         )
         return out["state"], out["meta"]
 
+    def restore_params(self, step: int, like: Any) -> Any:
+        """Only the parameters saved at `step`, shaped like `like` (the optimizer state is not
+        read: evaluating or exporting a checkpoint needs a third of the memory)."""
+        abstract = {"params": jax.tree.map(ocp.utils.to_shape_dtype_struct, like)}
+        out = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.PyTreeRestore(
+                    item=abstract,
+                    restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+                    partial_restore=True,
+                )
+            ),
+        )
+        return out["state"]["params"]
+
     def close(self) -> None:
         self.manager.close()

@@ -1,8 +1,14 @@
-"""`flowrl-jax train | eval | export` (also `python -m flowrl_jax.train ...`).
+"""`flowrl-jax train | eval | export | config` (also `python -m flowrl_jax.train ...`).
 
 flowrl-jax train --config=configs/countdown/flowrl.py --config.steps=50 [--resume]
+flowrl-jax eval --run=runs/x                          # the run's config, latest checkpoint
+flowrl-jax eval --model=DIR --config=configs/math/grpo.py   # any Hugging Face directory
 flowrl-jax eval --config=configs/countdown/grpo.py --config.model_path=runs/x/export
-flowrl-jax export --run=runs/x --out=exported_policy
+flowrl-jax export --run=runs/x --out=exported_policy [--dtype=bfloat16]
+flowrl-jax config --config=configs/math/flowrl.py     # every key, resolved
+
+A config or data error is one line on stderr (exit 2), not a traceback; FLOWRL_JAX_TRACEBACK=1
+shows the traceback.
 """
 
 from __future__ import annotations
@@ -16,25 +22,21 @@ from ml_collections import config_flags
 
 from flowrl_jax.logs import setup_logging
 
-COMMANDS = ("train", "eval", "export")
+COMMANDS = ("train", "eval", "export", "config")
 USAGE = f"usage: flowrl-jax {{{'|'.join(COMMANDS)}}} [flags]  (--help after the command for flags)"
+CONFIG_HELP = (
+    "config file (configs/<task>/<algorithm>.py); override any key with --config.<key>=value. "
+    "`flowrl-jax config --config=FILE` prints every key and its value, docs/config.md says "
+    "what each means."
+)
+USER_ERRORS = (ValueError, OSError)
+"""Config, data, checkpoint and file errors (DataError, ConfigError, CheckpointError are
+ValueErrors): their message names the key or file and the fix, so it is all the user sees."""
 
 
-def _config_from_run(run: str):
-    from flowrl_jax.train.config import base_config
-
-    path = os.path.join(run, "config.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} does not exist: --run must be a training run directory.")
-    config = base_config()
-    with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
-    for section, values in saved.items():
-        if isinstance(values, dict):
-            config[section].update(values)
-        else:
-            config[section] = values
-    return config
+def _fail(command: str, message: str) -> None:
+    print(f"flowrl-jax {command}: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def _train(_):
@@ -51,31 +53,63 @@ def _eval(_):
     setup_logging()
     import jax
 
-    from flowrl_jax.rollout import make_scorer
-    from flowrl_jax.train.trainer import Trainer
+    from flowrl_jax.train import runs
 
-    config = flags.FLAGS.config
-    config.log.tensorboard = False
-    trainer = Trainer(config)
-    with make_scorer(config) as score:
-        metrics = trainer.run_eval(score, jax.random.key(config.seed))
-    with open(os.path.join(trainer.workdir, "eval.json"), "w", encoding="utf-8") as f:
-        json.dump({**metrics, "config": json.loads(config.to_json_best_effort())}, f, indent=2)
+    f = flags.FLAGS
+    if f.run:
+        if f.model or f.config:
+            raise ValueError("--run evaluates the run with its own config: drop --model/--config.")
+        config = runs.run_config(f.run)
+        policy = runs.policy_from_run(f.run, config)
+        key = runs.eval_key(config.seed, config.steps if policy.step is None else policy.step)
+        name = "export" if policy.step is None else f"step_{policy.step}"
+        out = f.out or os.path.join(f.run, "eval", f"{name}.json")
+    elif f.config is not None:
+        config = f.config
+        if f.model:
+            config.model_path = f.model
+        policy = runs.policy_from_model(config.model_path, config)
+        key = jax.random.key(config.seed)
+        out = f.out or (
+            os.path.join("runs", "eval", _model_name(f.model) + ".json")
+            if f.model
+            else os.path.join(config.workdir, "eval.json")
+        )
+    else:
+        raise ValueError("give --run=DIR (a training run), or --config=FILE [--model=DIR].")
+    metrics = runs.evaluate_to_file(config, policy, key, out)
     print(json.dumps(metrics, indent=2))
+    print(f"evaluated {policy.source}; results in {os.path.abspath(out)}", file=sys.stderr)
+
+
+def _model_name(path: str) -> str:
+    """`/data/run/export` -> `run_export`, `/data/Qwen2.5-1.5B` -> `Qwen2.5-1.5B`."""
+    parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
+    return "_".join(parts[-2:]) if parts[-1] == "export" else parts[-1]
 
 
 def _export(_):
     setup_logging()
-    from flowrl_jax.models import save_pretrained
-    from flowrl_jax.train.trainer import Trainer
+    from flowrl_jax.train import runs
 
-    config = _config_from_run(flags.FLAGS.run)
-    config.workdir = flags.FLAGS.run
-    trainer = Trainer(config)
-    if not trainer.restore():
-        raise FileNotFoundError(f"no checkpoint under {flags.FLAGS.run}/checkpoints.")
-    out = save_pretrained(trainer.model.lm, flags.FLAGS.out, tokenizer=trainer.tokenizer)
-    print(f"exported step {trainer.step} of {flags.FLAGS.run} to {out}")
+    f = flags.FLAGS
+    config = runs.run_config(f.run)
+    policy = runs.policy_from_run(f.run, config, export=False)
+    dtype = f.dtype or config.dtype
+    out = runs.export_policy(
+        policy.lm, policy.tokenizer, f.out, dtype=dtype, source=config.model_path
+    )
+    print(f"exported step {policy.step} of {f.run} ({dtype}) to {out}")
+
+
+def _config(_):
+    from flowrl_jax.train.config import validate
+    from flowrl_jax.train.config_doc import flat_items
+
+    config = flags.FLAGS.config
+    validate(config)
+    for key, value in flat_items(config):
+        print(f"{key} = {value!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,17 +118,52 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE, file=sys.stderr)
         sys.exit(2)
     command = argv.pop(1)
-    if command in ("train", "eval"):
-        config_flags.DEFINE_config_file(
-            "config", None, "config file (configs/...py)", lock_config=True
-        )
+    if command in ("train", "eval", "config"):
+        config_flags.DEFINE_config_file("config", None, CONFIG_HELP, lock_config=True)
+    if command in ("train", "config"):
         flags.mark_flag_as_required("config")
+    if command == "train":
         flags.DEFINE_bool("resume", False, "continue from the latest checkpoint in workdir")
-        app.run(_train if command == "train" else _eval, argv=argv)
-    else:
+    if command == "eval":
+        flags.DEFINE_string(
+            "run",
+            None,
+            "a training run's directory: its config, its latest checkpoint (else its export)",
+        )
+        flags.DEFINE_string(
+            "model",
+            None,
+            "a Hugging Face model directory to evaluate with "
+            "--config's task, data and eval settings",
+        )
+        flags.DEFINE_string("out", None, "where the results go (a .json file); printed")
+    if command == "export":
         flags.DEFINE_string("run", None, "training run directory (its workdir)", required=True)
         flags.DEFINE_string("out", None, "output directory for the HF checkpoint", required=True)
-        app.run(_export, argv=argv)
+        flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "default: the run's dtype")
+    body = {"train": _train, "eval": _eval, "export": _export, "config": _config}[command]
+    started = []
+
+    def run(args):
+        started.append(True)
+        try:
+            return body(args)
+        except USER_ERRORS as e:
+            if os.environ.get("FLOWRL_JAX_TRACEBACK"):
+                raise
+            _fail(command, str(e))
+
+    try:
+        app.run(run, argv=argv)
+    except (AttributeError, KeyError) as e:  # ml_collections: a --config.<key> naming no key
+        if started or os.environ.get("FLOWRL_JAX_TRACEBACK"):
+            raise
+        detail = str(e.args[0] if e.args else e).replace("\n", " ").strip("'\"")
+        _fail(
+            command,
+            f"a --config.<key> override names no config key ({detail}); `flowrl-jax config "
+            "--config=FILE` lists the keys.",
+        )
 
 
 if __name__ == "__main__":

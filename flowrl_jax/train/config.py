@@ -18,20 +18,20 @@ from ml_collections import config_dict
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.seed = 0
+    c.seed = 0  # sampling and initialisation (each step's key is fold_in(key(seed), step))
     c.steps = 100  # RL steps
-    c.workdir = "runs/default"
+    c.workdir = "runs/default"  # where the run writes: config, metrics, samples, checkpoints
     c.model_path = (
         "artifacts/countdown_base"  # a local HF directory (config, safetensors, tokenizer)
     )
-    c.task = "countdown"
+    c.task = "countdown"  # countdown | math | code | sql | toy_first_char (flowrl_jax/tasks/)
     c.dtype = "float32"  # compute dtype
     c.param_dtype = "float32"  # storage dtype of the trained parameters
 
     c.mesh = ml_collections.ConfigDict()  # device mesh (flowrl_jax.distributed); -1 = the rest
-    c.mesh.data = -1
-    c.mesh.fsdp = 1
-    c.mesh.tensor = 1
+    c.mesh.data = -1  # data-parallel devices (batch rows)
+    c.mesh.fsdp = 1  # devices the parameters and optimizer state are sharded over
+    c.mesh.tensor = 1  # devices attention heads and MLP columns are split over
 
     c.data = ml_collections.ConfigDict()
     c.data.train_path = ""  # .jsonl / .json / .parquet, or hf:<name>[:<config>][:<split>]
@@ -49,30 +49,30 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.on_bad_row = "error"  # a row that breaks the task's schema: error | skip (counted)
     c.data.db_root = ""  # sql: where <db_id>/<db_id>.sqlite and relative db_path resolve
     c.data.max_prompt_len = 32  # tokens; longer prompts are dropped (and counted)
-    c.data.num_train = 4000  # embedded generator sizes
-    c.data.num_eval = 200
-    c.data.countdown_numbers = 3
-    c.data.countdown_max_number = 12
-    c.data.numbers_use = "at_most_once"
+    c.data.num_train = 4000  # problems the embedded generator makes for training
+    c.data.num_eval = 200  # and for evaluation
+    c.data.countdown_numbers = 3  # countdown: numbers per problem
+    c.data.countdown_max_number = 12  # countdown: largest number
+    c.data.numbers_use = "at_most_once"  # countdown: at_most_once | exactly_once
     c.data.seed = 0  # the data (splits, order of the embedded task) do not change with c.seed
 
     c.rollout = ml_collections.ConfigDict()
-    c.rollout.prompts_per_step = 16
+    c.rollout.prompts_per_step = 16  # prompts sampled per RL step
     c.rollout.group_size = 8  # G responses per prompt
-    c.rollout.temperature = 1.0
-    c.rollout.top_p = 1.0
-    c.rollout.top_k = 0
-    c.rollout.max_new_tokens = 16
+    c.rollout.temperature = 1.0  # sampling temperature (log-probs are taken under it)
+    c.rollout.top_p = 1.0  # nucleus sampling; 1 = off
+    c.rollout.top_k = 0  # top-k sampling; 0 = off
+    c.rollout.max_new_tokens = 16  # response length limit (longer ones are truncated)
     c.rollout.recompute_logprobs = False  # recompute lp_old with the trainer's forward (as verl)
 
     c.optim = ml_collections.ConfigDict()
-    c.optim.lr = 1e-6
-    c.optim.warmup_steps = 10
+    c.optim.lr = 1e-6  # AdamW learning rate (after warm-up)
+    c.optim.warmup_steps = 10  # optimizer steps of linear warm-up from 0
     c.optim.schedule = "constant"  # constant | cosine
-    c.optim.weight_decay = 0.01
-    c.optim.b1 = 0.9
-    c.optim.b2 = 0.999
-    c.optim.grad_clip = 1.0
+    c.optim.weight_decay = 0.01  # AdamW's decoupled weight decay
+    c.optim.b1 = 0.9  # AdamW β1
+    c.optim.b2 = 0.999  # AdamW β2
+    c.optim.grad_clip = 1.0  # global gradient norm clip
     c.optim.epochs = 1  # passes over each rollout batch
     c.optim.mini_batch_prompts = 0  # prompts per optimizer step; 0 = the whole rollout batch
     c.optim.micro_batch_size = 0  # sequences per forward; 0 = the whole mini-batch
@@ -82,28 +82,34 @@ def base_config() -> ml_collections.ConfigDict:
     c.algo = algo_section()
 
     c.reward = ml_collections.ConfigDict()
-    c.reward.correct = 1.0
-    c.reward.wrong = 0.0
-    c.reward.timeout_s = 5.0
+    c.reward.correct = 1.0  # reward of a correct response
+    c.reward.wrong = 0.0  # reward of any other (wrong, no answer, timeout, error)
+    c.reward.timeout_s = 5.0  # seconds a verifier may spend on one response
     c.reward.num_workers = 0  # verifier processes; 0 = one per CPU core
     c.reward.unsafe_in_process = False  # verify in the trainer's process: no sandbox, no timeout
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every = 0  # steps; 0 = only at the end
-    c.eval.num_problems = 64
-    c.eval.num_samples = 16
-    c.eval.temperature = 1.0
-    c.eval.top_p = 1.0
-    c.eval.ks = (1, 4, 16)
+    c.eval.num_problems = 64  # the first N evaluation problems; 0 = all
+    c.eval.num_samples = 16  # samples per problem (Pass@k needs k <= this); 0 = no evaluation
+    c.eval.temperature = 1.0  # sampling temperature of the evaluation
+    c.eval.top_p = 1.0  # nucleus sampling of the evaluation; 1 = off
+    c.eval.ks = (1, 4, 16)  # the k of Pass@k
 
     c.checkpoint = ml_collections.ConfigDict()
     c.checkpoint.every = 0  # steps; 0 = only at the end
-    c.checkpoint.keep = 2
+    c.checkpoint.keep = 2  # the latest N checkpoints are kept
     c.checkpoint.export_hf = True  # write the final policy as HF safetensors into workdir/export
 
     c.log = ml_collections.ConfigDict()
-    c.log.tensorboard = True
-    c.log.progress = True
+    c.log.tensorboard = True  # TensorBoard events in workdir/tb
+    c.log.progress = True  # the console progress bar
+    c.log.samples_every = 10  # samples.jsonl gets step 1 and every N steps; 0 = never
+    c.log.num_samples = 4  # responses written per sampled step
+    c.log.no_signal_steps = 3  # warn after N steps in a row in which every group's rewards
+    #   are equal (zero advantage: nothing is learned from the reward); 0 = never
+    c.log.wandb = False  # also log to Weights & Biases (needs `pip install wandb`)
+    c.log.wandb_project = "flowrl_jax"  # its project (the run is named after workdir)
     return c
 
 
@@ -162,7 +168,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check(key, lambda v: v in valid, f"is not valid; choose one of {list(valid)}")
 
     choice("task", task_names())
-    check("model_path", bool, "is empty: set it to a local Hugging Face model directory")
     choice("dtype", ("float32", "bfloat16"))
     choice("param_dtype", ("float32", "bfloat16"))
     choice("optim.schedule", ("constant", "cosine"))
@@ -204,6 +209,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check("eval.ks", lambda v: len(v) > 0 and all(number(1)(k) for k in v), "must be ints >= 1")
     check("checkpoint.every", number(0), "must be >= 0 (0: only at the end)")
     check("checkpoint.keep", number(1), "must be >= 1")
+    for key in ("log.samples_every", "log.num_samples", "log.no_signal_steps"):
+        check(key, number(0), "must be >= 0 (0: off)")
 
     _check_preset(config.algo)
     algorithm = make_algorithm(config.algo)
@@ -293,7 +300,7 @@ def countdown_config(algorithm: str = "grpo") -> ml_collections.ConfigDict:
     weight by about lr.
     """
     c = base_config()
-    c.task = "countdown"
+    c.task = "countdown"  # countdown | math | code | sql | toy_first_char (flowrl_jax/tasks/)
     c.model_path = "artifacts/countdown_base"
     c.workdir = f"runs/countdown/{algorithm}"
     c.steps = 40

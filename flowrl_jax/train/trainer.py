@@ -28,9 +28,8 @@ from jax.sharding import NamedSharding
 
 from flowrl_jax.algos import RunContext, make_algorithm
 from flowrl_jax.data import PromptSet, tokenize_prompts
-from flowrl_jax.distributed import make_mesh, replicated, rows_sharding, shard_model
+from flowrl_jax.distributed import replicated, rows_sharding
 from flowrl_jax.eval.evaluate import evaluate_configured
-from flowrl_jax.models import from_pretrained, load_tokenizer, save_pretrained
 from flowrl_jax.optim import make_optimizer
 from flowrl_jax.rollout import (
     Rollout,
@@ -46,7 +45,8 @@ from flowrl_jax.tasks import get_task
 from flowrl_jax.train.checkpoint import Checkpointer
 from flowrl_jax.train.config import validate
 from flowrl_jax.train.metrics import MetricsLogger
-from flowrl_jax.train.step import PolicyModel, make_forward_fn, make_train_step
+from flowrl_jax.train.runs import build_policy, eval_key, export_policy
+from flowrl_jax.train.step import make_forward_fn, make_train_step
 
 log = logging.getLogger("flowrl_jax")
 
@@ -66,12 +66,7 @@ class Trainer:
         self.workdir = os.path.abspath(config.workdir)
         os.makedirs(self.workdir, exist_ok=True)
 
-        lm = from_pretrained(config.model_path, dtype=config.dtype, param_dtype=config.param_dtype)
-        self.tokenizer = load_tokenizer(config.model_path, vocab_size=lm.config.vocab_size)
-        rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
-        self.model = PolicyModel(lm, **self.algo.heads(lm.config.hidden_size, rngs))
-        self.mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
-        shard_model(self.model, self.mesh)
+        self.model, self.tokenizer, self.mesh = build_policy(config, self.algo, config.model_path)
         self.graphdef, self.params, self.rest = nnx.split(self.model, nnx.Param, ...)
         needs_ref = self.algo.needs_reference
         self.ref_params = jax.tree.map(jnp.copy, self.params) if needs_ref else None
@@ -397,7 +392,6 @@ class Trainer:
         with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
             f.write(c.to_json_best_effort(indent=2))  # beside the run's outputs
         base_key = jax.random.key(c.seed)
-        eval_key = jax.random.fold_in(base_key, 2**30)  # a stream apart from the steps' keys
         logger = MetricsLogger(
             self.workdir, c.steps, self.step, tensorboard=c.log.tensorboard, progress=c.log.progress
         )
@@ -421,19 +415,18 @@ class Trainer:
                 self._check_skips(metrics)
                 self.step += 1
                 if c.eval.every and self.step % c.eval.every == 0 and self.step < c.steps:
-                    metrics.update(self.run_eval(score, jax.random.fold_in(eval_key, self.step)))
+                    metrics.update(self.run_eval(score, eval_key(c.seed, self.step)))
                 if c.checkpoint.every and self.step % c.checkpoint.every == 0:
                     self.save()
                 logger.log(self.step, metrics)
             if c.eval.num_samples:
-                final = self.run_eval(score, jax.random.fold_in(eval_key, c.steps))
+                final = self.run_eval(score, eval_key(c.seed, c.steps))
                 metrics.update(final)
                 logger.log(self.step, final, advance=False)
                 with open(os.path.join(self.workdir, "eval.json"), "w", encoding="utf-8") as f:
                     json.dump(final, f, indent=2)
         self.save()
         if c.checkpoint.export_hf:
-            save_pretrained(
-                self.model.lm, os.path.join(self.workdir, "export"), tokenizer=self.tokenizer
-            )
+            export = os.path.join(self.workdir, "export")
+            export_policy(self.model.lm, self.tokenizer, export, dtype=c.dtype, source=c.model_path)
         return metrics

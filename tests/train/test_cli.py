@@ -61,6 +61,7 @@ def test_train_export_eval(tiny_model, tmp_path):
     with open(tmp_path / "eval" / "eval.json", encoding="utf-8") as f:
         saved = json.load(f)
     assert saved.pop("config")["model_path"] == str(exported)
+    assert saved.pop("policy") == str(exported)
     assert saved == printed
     # The same evaluation in this process: the command adds nothing and drops nothing.
     config = toy_config(str(exported), tmp_path / "in_process", **EVAL)
