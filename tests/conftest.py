@@ -50,3 +50,58 @@ def tiny_model(tmp_path_factory) -> str:
         pad_token_id=tokenizer.pad_token_id,
     )
     return save_pretrained(Decoder(config, rngs=nnx.Rngs(0)), path / "model", tokenizer=tokenizer)
+
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""A ChatML template, as Qwen2.5's (without its default system message)."""
+
+
+def build_byte_tokenizer(out_dir) -> str:
+    """A byte-level tokenizer (one token per byte, no merges) with ChatML special tokens and a
+    chat template, saved in Hugging Face format: a tiny stand-in for a Qwen2.5 tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {symbol: i for i, symbol in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+        chat_template=CHATML_TEMPLATE,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.save_pretrained(out_dir)
+    return str(out_dir)
+
+
+@pytest.fixture(scope="session")
+def chat_model(tmp_path_factory) -> str:
+    """A tiny random Qwen2-architecture checkpoint whose byte-level tokenizer has a ChatML chat
+    template: what the README's own-checkpoint recipe is tested on."""
+    from flax import nnx
+
+    from flowrl_jax.models import Decoder, ModelConfig, load_tokenizer, save_pretrained
+
+    path = tmp_path_factory.mktemp("chat_policy")
+    tokenizer = load_tokenizer(build_byte_tokenizer(path / "tokenizer"))
+    config = ModelConfig(
+        model_type="qwen2",
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_layers=1,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=8,
+        qkv_bias=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return save_pretrained(Decoder(config, rngs=nnx.Rngs(0)), path / "model", tokenizer=tokenizer)

@@ -143,7 +143,7 @@ class Task:
             try:
                 problems.append(self.problem_from_row(row, data, f"{path}: row {i}"))
             except DataError as e:
-                refused.append(str(e).removeprefix(f"{path}: "))
+                refused.append(str(e).removeprefix(f"{path}: ").rstrip("."))
         if refused:
             shown = "; ".join(refused[:3]) + (
                 f"; and {len(refused) - 3} more" if len(refused) > 3 else ""

@@ -45,6 +45,7 @@ from flowrl_jax.tasks import get_task
 from flowrl_jax.train.checkpoint import Checkpointer
 from flowrl_jax.train.config import validate
 from flowrl_jax.train.metrics import MetricsLogger
+from flowrl_jax.train.runlog import RunLog
 from flowrl_jax.train.runs import build_policy, eval_key, export_policy
 from flowrl_jax.train.step import make_forward_fn, make_train_step
 
@@ -224,6 +225,7 @@ class Trainer:
             )
 
         r, metrics = algo.collect(draw, n, g)
+        self.last_rollout = r  # for the run log (samples, uniform groups)
         rewards, mask = algo.shape_rewards(r, self.max_new)
         batch = {"ids": r.ids, "attn": r.attn, "mask": mask, "lp_old": r.lp_old}
         start = time.perf_counter()
@@ -395,6 +397,10 @@ class Trainer:
         logger = MetricsLogger(
             self.workdir, c.steps, self.step, tensorboard=c.log.tensorboard, progress=c.log.progress
         )
+        runlog = RunLog(c, self.workdir, self.tokenizer)
+        runlog.banner(
+            model=self.model, algo=self.algo, train=self.train_set, eval_set=self.eval_set
+        )
         metrics: dict[str, Any] = {}
         with make_scorer(c) as score, contextlib.closing(logger):
             pool = self.algo.setup(self.run_context(score))
@@ -405,6 +411,9 @@ class Trainer:
                 timings: dict[str, float] = {}
                 start = time.perf_counter()
                 batch, metrics = self.collect(key, score, timings)
+                metrics.update(
+                    runlog.rollout(self.step + 1, self.last_rollout, c.rollout.group_size, metrics)
+                )
                 t0 = time.perf_counter()
                 metrics.update(self.update(batch, key))
                 timings["update"] = time.perf_counter() - t0
@@ -419,14 +428,17 @@ class Trainer:
                 if c.checkpoint.every and self.step % c.checkpoint.every == 0:
                     self.save()
                 logger.log(self.step, metrics)
+                runlog.step(self.step, metrics)
             if c.eval.num_samples:
                 final = self.run_eval(score, eval_key(c.seed, c.steps))
                 metrics.update(final)
                 logger.log(self.step, final, advance=False)
+                runlog.step(self.step, final)
                 with open(os.path.join(self.workdir, "eval.json"), "w", encoding="utf-8") as f:
                     json.dump(final, f, indent=2)
         self.save()
         if c.checkpoint.export_hf:
             export = os.path.join(self.workdir, "export")
             export_policy(self.model.lm, self.tokenizer, export, dtype=c.dtype, source=c.model_path)
+        runlog.finish()
         return metrics
