@@ -82,7 +82,13 @@ def build_byte_tokenizer(out_dir) -> str:
 
 
 @pytest.fixture(scope="session")
-def chat_model(tmp_path_factory) -> str:
+def chat_tokenizer(tmp_path_factory) -> str:
+    """The directory of `build_byte_tokenizer`'s tokenizer."""
+    return build_byte_tokenizer(tmp_path_factory.mktemp("chat_tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def chat_model(chat_tokenizer, tmp_path_factory) -> str:
     """A tiny random Qwen2-architecture checkpoint whose byte-level tokenizer has a ChatML chat
     template: what the README's own-checkpoint recipe is tested on."""
     from flax import nnx
@@ -90,7 +96,7 @@ def chat_model(tmp_path_factory) -> str:
     from flowrl_jax.models import Decoder, ModelConfig, load_tokenizer, save_pretrained
 
     path = tmp_path_factory.mktemp("chat_policy")
-    tokenizer = load_tokenizer(build_byte_tokenizer(path / "tokenizer"))
+    tokenizer = load_tokenizer(chat_tokenizer)
     config = ModelConfig(
         model_type="qwen2",
         vocab_size=len(tokenizer),
