@@ -112,6 +112,16 @@ def _config(_):
         print(f"{key} = {value!r}")
 
 
+def _help_from_here(command: str, program: str) -> None:
+    """`--help` shows this module's usage and the command's flags, whatever script runs it
+    (absl shows the main module's docstring and key flags)."""
+    main_module = sys.modules["__main__"]
+    main_module.__doc__ = f"flowrl-jax {command} [flags]\n\n{__doc__}"
+    for name in ("config", "resume", "run", "model", "out", "dtype"):
+        if name in flags.FLAGS:
+            flags.FLAGS.register_key_flag_for_module(program, flags.FLAGS[name])
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2 or argv[1] not in COMMANDS:
@@ -141,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         flags.DEFINE_string("run", None, "training run directory (its workdir)", required=True)
         flags.DEFINE_string("out", None, "output directory for the HF checkpoint", required=True)
         flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "default: the run's dtype")
+    _help_from_here(command, argv[0])
     body = {"train": _train, "eval": _eval, "export": _export, "config": _config}[command]
     started = []
 
@@ -158,7 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     except (AttributeError, KeyError) as e:  # ml_collections: a --config.<key> naming no key
         if started or os.environ.get("FLOWRL_JAX_TRACEBACK"):
             raise
-        detail = str(e.args[0] if e.args else e).replace("\n", " ").strip("'\"")
+        detail = e
+        while isinstance(detail, Exception) and detail.args:  # AttributeError(KeyError(msg))
+            detail = detail.args[0]
+        detail = str(detail).replace("\n", " ")
         _fail(
             command,
             f"a --config.<key> override names no config key ({detail}); `flowrl-jax config "

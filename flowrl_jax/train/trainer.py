@@ -391,15 +391,15 @@ class Trainer:
                 f"{self.checkpointer.latest_step()}): pass --resume to continue that run, or "
                 "set --config.workdir to a new directory."
             )
+        runlog = RunLog(c, self.workdir, self.tokenizer)
+        runlog.banner(
+            model=self.model, algo=self.algo, train=self.train_set, eval_set=self.eval_set
+        )
         with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
             f.write(c.to_json_best_effort(indent=2))  # beside the run's outputs
         base_key = jax.random.key(c.seed)
         logger = MetricsLogger(
             self.workdir, c.steps, self.step, tensorboard=c.log.tensorboard, progress=c.log.progress
-        )
-        runlog = RunLog(c, self.workdir, self.tokenizer)
-        runlog.banner(
-            model=self.model, algo=self.algo, train=self.train_set, eval_set=self.eval_set
         )
         metrics: dict[str, Any] = {}
         with make_scorer(c) as score, contextlib.closing(logger):
