@@ -25,17 +25,14 @@ os.environ.setdefault(
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> str:
-    """A tiny random Qwen2-architecture policy with the character tokenizer, saved in Hugging
-    Face format: what the trainer, CLI and extension tests train."""
+def save_tiny_checkpoint(path, tokenizer_dir) -> str:
+    """A tiny random Qwen2-architecture policy over the tokenizer in `tokenizer_dir`, saved in
+    Hugging Face format (with the tokenizer) under `path`."""
     from flax import nnx
 
-    from flowrl_jax.data.tokenizer import build_char_tokenizer
     from flowrl_jax.models import Decoder, ModelConfig, load_tokenizer, save_pretrained
 
-    path = tmp_path_factory.mktemp("tiny_policy")
-    tokenizer = load_tokenizer(build_char_tokenizer(path / "tokenizer"))
+    tokenizer = load_tokenizer(tokenizer_dir)
     config = ModelConfig(
         model_type="qwen2",
         vocab_size=len(tokenizer),
@@ -49,7 +46,17 @@ def tiny_model(tmp_path_factory) -> str:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    return save_pretrained(Decoder(config, rngs=nnx.Rngs(0)), path / "model", tokenizer=tokenizer)
+    return save_pretrained(Decoder(config, rngs=nnx.Rngs(0)), path, tokenizer=tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny random Qwen2-architecture policy with the character tokenizer, saved in Hugging
+    Face format: what the trainer, CLI and extension tests train."""
+    from flowrl_jax.data.tokenizer import build_char_tokenizer
+
+    path = tmp_path_factory.mktemp("tiny_policy")
+    return save_tiny_checkpoint(path / "model", build_char_tokenizer(path / "tokenizer"))
 
 
 CHATML_TEMPLATE = (
@@ -91,23 +98,4 @@ def chat_tokenizer(tmp_path_factory) -> str:
 def chat_model(chat_tokenizer, tmp_path_factory) -> str:
     """A tiny random Qwen2-architecture checkpoint whose byte-level tokenizer has a ChatML chat
     template: what the README's own-checkpoint recipe is tested on."""
-    from flax import nnx
-
-    from flowrl_jax.models import Decoder, ModelConfig, load_tokenizer, save_pretrained
-
-    path = tmp_path_factory.mktemp("chat_policy")
-    tokenizer = load_tokenizer(chat_tokenizer)
-    config = ModelConfig(
-        model_type="qwen2",
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_layers=1,
-        num_heads=4,
-        num_kv_heads=2,
-        head_dim=8,
-        qkv_bias=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return save_pretrained(Decoder(config, rngs=nnx.Rngs(0)), path / "model", tokenizer=tokenizer)
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("chat_policy") / "model", chat_tokenizer)
