@@ -72,8 +72,9 @@ def test_the_trainer_names_no_algorithm_and_no_task():
 
 
 def test_the_trainer_reads_no_algorithm_specific_attribute():
-    """Only the hooks of `Algorithm` (and `algo.name` for messages) are used by train/."""
-    hooks = {n for n in dir(Algorithm) if not n.startswith("_")} | {"name"}
+    """Only the hooks and declared attributes of `Algorithm` (`name`, `display_name`, `paper`
+    for messages) are used by train/."""
+    hooks = {n for n in dir(Algorithm) if not n.startswith("_")} | set(Algorithm.__annotations__)
     hyper = set(config_fields())
     used = []
     for path in _train_modules():
