@@ -115,6 +115,9 @@ def test_a_value_the_algorithm_does_not_read_is_refused():
     switched = for_algorithm("dapo")  # a DAPO config run as FlowRL: DAPO's values are unread
     with switched.unlocked():
         switched.algo.name = "flowrl"
+    with pytest.raises(ValueError, match=r"algo.name='flowrl', but this config holds dapo's"):
+        validate(switched)
+    switched.algo.preset = "flowrl"  # on purpose: then the values FlowRL ignores are named
     with pytest.raises(ValueError, match=r"is not read by algo\.name='flowrl'"):
         validate(switched)
 
