@@ -40,10 +40,18 @@ def _config_from_run(run: str):
 def _train(_):
     setup_logging()
     from flowrl_jax.distributed.multihost import maybe_initialize
+    from flowrl_jax.train.checkpoint import CorruptCheckpoint
     from flowrl_jax.train.trainer import Trainer
 
     maybe_initialize()
-    metrics = Trainer(flags.FLAGS.config).train(resume=flags.FLAGS.resume)
+    trainer = Trainer(flags.FLAGS.config)
+    try:
+        metrics = trainer.train(resume=flags.FLAGS.resume, fallback=flags.FLAGS.resume_fallback)
+    except CorruptCheckpoint as e:
+        sys.exit(
+            f"error: {e}. Pass --resume_fallback to resume from the latest step that passes the "
+            "checks (the unusable ones are moved aside), or train into a new --config.workdir."
+        )
     print(json.dumps({k: v for k, v in metrics.items() if k.startswith("eval/")}, indent=2))
 
 
@@ -90,6 +98,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         flags.mark_flag_as_required("config")
         flags.DEFINE_bool("resume", False, "continue from the latest checkpoint in workdir")
+        flags.DEFINE_bool(
+            "resume_fallback",
+            False,
+            "resume from the latest checkpoint that passes its integrity checks, moving the "
+            "newer unusable ones aside (never done without this flag)",
+        )
         app.run(_train if command == "train" else _eval, argv=argv)
     else:
         flags.DEFINE_string("run", None, "training run directory (its workdir)", required=True)
