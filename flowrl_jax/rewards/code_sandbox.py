@@ -110,14 +110,35 @@ def _lines(text: str) -> list[str]:
 
 
 def _same(got: Any, expected: Any) -> bool:
-    if isinstance(got, bool) or isinstance(expected, bool):
+    """Whether a returned value (decoded from JSON) equals the expected one.
+
+    The expected value decides the rule: an integer compares exactly (Python compares int with
+    float by value without rounding, so ``2.0**53`` is not ``2**53 + 1`` and a 400-digit integer
+    raises nothing); only an expected float allows ``rel 1e-6`` (``abs 1e-9``); a bool is not a
+    number; lists and dicts apply the rule to each element. The table in docs/verifiers.md.
+    """
+    if isinstance(expected, bool) or isinstance(got, bool):
         return got is expected
-    if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
-        return math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9) or got == expected
-    if isinstance(got, list) and isinstance(expected, list):
-        return len(got) == len(expected) and all(map(_same, got, expected))
-    if isinstance(got, dict) and isinstance(expected, dict):
-        return got.keys() == expected.keys() and all(_same(got[k], expected[k]) for k in got)
+    if isinstance(expected, int):
+        return isinstance(got, (int, float)) and got == expected
+    if isinstance(expected, float):
+        if not isinstance(got, (int, float)):
+            return False
+        if math.isnan(expected):
+            return isinstance(got, float) and math.isnan(got)
+        try:
+            return math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9)
+        except OverflowError:  # an int beyond the float range is far from every float
+            return False
+    if isinstance(expected, list):
+        same_length = isinstance(got, list) and len(got) == len(expected)
+        return same_length and all(map(_same, got, expected))
+    if isinstance(expected, dict):
+        return (
+            isinstance(got, dict)
+            and got.keys() == expected.keys()
+            and all(_same(got[k], expected[k]) for k in expected)
+        )
     return got == expected
 
 

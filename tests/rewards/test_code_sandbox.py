@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from flowrl_jax.rewards import sandbox
-from flowrl_jax.rewards.code_sandbox import extract_code, verify
+from flowrl_jax.rewards.code_sandbox import _same, extract_code, verify
 
 
 def fenced(code: str, tag: str = "python") -> str:
@@ -80,6 +81,52 @@ def test_function_call_style(code, reason, fraction):
     got, passed, detail = verify(fenced(code), ADD_CALL, test_timeout=0.5)
     assert got == reason, detail
     assert passed == pytest.approx(fraction)
+
+
+# (expected, returned, accepted): Python expressions, shown as such in docs/verifiers.md.
+SAME_TABLE = [
+    ("1000000", "1000000", True),
+    ("1000000", "1000000.0", True),
+    ("1000000", "1000001", False),
+    ("1000000007", "1000000008", False),
+    ("1000000007", "1000000007.0001", False),
+    ("2**53 + 1", "2**53 + 1", True),
+    ("2**53 + 1", "2.0**53", False),
+    ("10**400", "10**400", True),
+    ("10**400", "10**400 + 1", False),
+    ("10**400", "1e308", False),
+    ("0.3", "0.1 + 0.2", True),
+    ("0.3", "0.3000001", True),
+    ("0.3", "0.30001", False),
+    ("1.0", "1", True),
+    ("1e-12", "0", True),
+    ("1.5", "10**400", False),
+    ("1", "True", False),
+    ("True", "1", False),
+    ("True", "True", True),
+    ("'5'", "5", False),
+    ("5", "'5'", False),
+    ("None", "0", False),
+    ("[1, 0.5]", "[1.0, 0.5000001]", True),
+    ("[1000000]", "[1000001]", False),
+    ("[[2**53 + 1]]", "[[2.0**53]]", False),
+    ("{'a': [0.3]}", "{'a': [0.1 + 0.2]}", True),
+    ("{'a': 1000000}", "{'a': 1000001}", False),
+    ("{'a': 1}", "{'a': 1, 'b': 2}", False),
+]
+
+
+@pytest.mark.parametrize(("expected", "returned", "accepted"), SAME_TABLE)
+def test_returned_values_compare_exactly_unless_a_float_is_expected(expected, returned, accepted):
+    assert _same(eval(returned), eval(expected)) is accepted
+
+
+def test_docs_show_the_comparison_table():
+    """docs/verifiers.md lists exactly the pairs the test above pins."""
+    docs = (Path(__file__).parents[2] / "docs" / "verifiers.md").read_text()
+    for expected, returned, accepted in SAME_TABLE:
+        row = f"| `{expected}` | `{returned}` | {'accepted' if accepted else 'rejected'} |"
+        assert row in docs, row
 
 
 def test_function_call_returns_sets_and_tuples():
