@@ -265,8 +265,7 @@ def test_killing_a_worker_kills_its_sandbox():
     # Its run directory outlived it; the next process to start the sandbox removes it.
     leftovers = _sandbox_dirs()
     assert leftovers
-    sandbox._MODE = None
-    sandbox.isolation()
+    sandbox.remove_orphans()
     assert not leftovers & _sandbox_dirs()
 
 
@@ -278,5 +277,5 @@ def test_direct_sandbox_view_is_scrubbed():
     out = result.stdout.decode()
     assert SECRET not in out
     assert out.splitlines()[0] == "['HOME', 'LANG', 'LC_ALL', 'PATH', 'TMPDIR']"
-    if sandbox.isolation()["namespaces"]:
+    if sandbox.isolation().namespaces:
         assert out.splitlines()[1] == "False"  # the repository is not in the sandbox's view

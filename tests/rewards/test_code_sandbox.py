@@ -70,7 +70,7 @@ def test_partial_credit_runs_every_test():
     [
         ("def add(a, b):\n    print('noise')\n    return a + b", "correct", 1.0),
         ("class Solution:\n    def add(self, a, b):\n        return a + b", "correct", 1.0),
-        ("def add(a, b):\n    return a - b if isinstance(a, int) else a + b", "wrong", 0.75),
+        ("def add(a, b):\n    return a - b if isinstance(a, int) else a + b", "wrong", 0.0),
         ("def plus(a, b):\n    return a + b", "wrong", 0.0),
         ("def add(a, b):\n    while True: pass", "timeout", 0.0),
         ("import os\ndef add(a, b):\n    os._exit(0)", "wrong", 0.0),
@@ -129,6 +129,13 @@ def test_docs_show_the_comparison_table():
         assert row in docs, row
 
 
+def test_function_call_partial_credit_runs_every_call():
+    code = "def add(a, b):\n    return a - b if isinstance(a, int) else a + b"
+    reason, fraction, detail = verify(fenced(code), ADD_CALL, partial=True)
+    assert (reason, fraction) == ("wrong", 0.75), detail
+    assert "3/4 tests passed; test 0: wrong return value" in detail
+
+
 def test_function_call_returns_sets_and_tuples():
     reference = {
         "fn_name": "f",
@@ -182,7 +189,7 @@ def test_item_budget_stops_the_test_loop():
 def test_sandbox_layers_on_this_machine():
     """CI runs as root with util-linux: the full namespace mode must be the one in use."""
     mode = sandbox.isolation()
-    if mode["name"] != "root-namespaces":
+    if mode.name != "root-namespaces":
         pytest.skip(f"sandbox runs in degraded mode {mode} here")
     code = (
         "import os\n"
