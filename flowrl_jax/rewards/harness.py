@@ -179,7 +179,8 @@ def _stdin_tests(spec: dict) -> None:
         deadline = time.monotonic() + spec["timeout"]
         child.read(deadline, spec["caps"][index])
         status, code = child.finish(deadline)
-        _report(index, status, code, _last_line(child.stderr), bytes(child.stdout))
+        output = bytes(child.stdout) if status == "exit" else b""  # judged only if it ended
+        _report(index, status, code, _last_line(child.stderr), output)
         if spec["stop"] and (status != "exit" or code != 0):
             return
 
