@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo base-model test lint bench-sampler bench-verifiers clean
+.PHONY: demo base-model test figures lint bench-sampler bench-verifiers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ base-model: $(VENV)/.installed-base
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Each notebook's main plot, docs/<notebook>.png (the README shows them).
+figures: $(VENV)/.installed-test
+	$(BIN)/python tests/notebooks/nbrun.py docs
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -35,7 +35,9 @@ EXTRAS_REQUIRE = {
         "pytest-timeout>=2.3",
         "hypothesis>=6.100",
         "torch==2.13.0",
-        "nbmake>=1.5",
+        "nbclient>=0.10",
+        "nbformat>=5.10",
+        "ipykernel>=6.29",
         "ruff>=0.6",
     ],
 }

@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -38,20 +37,18 @@ import ml_collections
 from flowrl_jax.logs import setup_logging
 
 if TYPE_CHECKING:
-    from flowrl_jax.train.pretrain import BaseRecipe
+    from flowrl_jax.tasks.countdown.base_policy import BaseRecipe
 
-DISPLAY_NAMES = {
-    "flowrl": "FlowRL",
-    "grpo": "GRPO",
-    "grpo_rkl": "GRPO + KL",
-    "dr_grpo": "Dr.GRPO",
-    "dapo": "DAPO",
-    "lite_ppo": "Lite PPO",
-    "ppo": "PPO",
-    "reinforce_pp": "REINFORCE++",
-    "rloo": "RLOO",
-}
-"""Names in the table; other algorithms show under their registry name."""
+
+def display_name(name: str) -> str:
+    """How the report names a policy: the algorithm's display name, or `name` itself."""
+    from flowrl_jax.algos import algorithm_names, get_algorithm
+
+    return get_algorithm(name).display_name if name in algorithm_names() else name
+
+
+def labels(names: Sequence[str]) -> dict[str, str]:
+    return {n: display_name(n) for n in names}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,14 +184,15 @@ def evaluate_policies(
     """Each policy at `paths` (HF directories) on the same test problems and sampling keys."""
     import jax
 
-    from flowrl_jax.data.tasks import load_problems, tokenize_prompts
+    from flowrl_jax.data import tokenize_prompts
     from flowrl_jax.eval.evaluate import evaluate_configured
     from flowrl_jax.eval.metrics import pass_at_k_curve, retention
     from flowrl_jax.models import from_pretrained, load_tokenizer
-    from flowrl_jax.train.scoring import make_scorer
+    from flowrl_jax.rollout import make_scorer
+    from flowrl_jax.tasks import get_task
 
-    problems = load_problems(config, "train" if demo.eval_split == "train" else "eval")
-    problems = problems[: demo.eval_problems]
+    split = "train" if demo.eval_split == "train" else "eval"
+    problems = get_task(config.task).problems(config.data, split)[: demo.eval_problems]
     n = demo.eval_samples
     curve_ks = sorted({1, *(2**i for i in range(n.bit_length())), n, *demo.table_ks})
     curve_ks = [k for k in curve_ks if k <= n]
@@ -218,8 +216,7 @@ def evaluate_policies(
             prompts = tokenize_prompts(problems, tokenizer, config.data.max_prompt_len)
             if demo.progress:
                 print(
-                    f"evaluating {DISPLAY_NAMES.get(name, name)}: {len(prompts)} problems x "
-                    f"{n} samples",
+                    f"evaluating {display_name(name)}: {len(prompts)} problems x {n} samples",
                     flush=True,
                 )
             r = evaluate_configured(model, tokenizer, prompts, score, key, config)
@@ -239,104 +236,16 @@ def evaluate_policies(
     return results
 
 
-def paired_differences(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Pass@1 of each policy minus each earlier one, with its standard error.
-
-    Paired over problems (the same problems and sampling key for every policy), so the
-    problems' difficulty cancels: the standard error is that of the mean of per-problem
-    accuracy differences, std / sqrt(n), much smaller than a single row's.
-    """
-    import numpy as np
-
-    names = list(results)
-    out = {}
-    for i, a in enumerate(names):
-        for b in names[:i]:
-            d = np.asarray(results[a]["accuracy"]) - np.asarray(results[b]["accuracy"])
-            stderr = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-            out[f"{a} - {b}"] = {"mean": float(d.mean()), "stderr": float(stderr)}
-    return out
-
-
-def differences_text(differences: dict[str, dict[str, float]], num_problems: int) -> str:
-    pairs = []
-    for pair, d in differences.items():
-        a, b = (DISPLAY_NAMES.get(n, n) for n in pair.split(" - "))
-        pairs.append(f"{a} - {b} {d['mean']:+.3f} ± {d['stderr']:.3f}")
-    return (
-        f"Pass@1 differences, paired over the {num_problems} problems (± one standard error): "
-        + ", ".join(pairs)
-    )
-
-
-def markdown_table(results: dict[str, dict[str, Any]], ks: Sequence[int], steps: dict) -> str:
-    header = [
-        "policy",
-        *(f"Pass@{k}" for k in ks),
-        "distinct correct / problem",
-        "base-solved still solved",
-    ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, r in results.items():
-        label = DISPLAY_NAMES.get(name, name)
-        if name in steps:
-            label += f" ({steps[name]} steps)"
-        cells = [f"{r['pass_at_k'][k]:.3f}" for k in ks]
-        cells += [f"{r['metrics']['distinct_correct']:.2f}", f"{r['metrics']['retention']:.3f}"]
-        lines.append("| " + " | ".join([label, *cells]) + " |")
-    return "\n".join(lines)
-
-
-def plot_pass_at_k(results: dict[str, dict[str, Any]], path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in results.items():
-        ks = sorted(r["pass_at_k"])
-        label = DISPLAY_NAMES.get(name, name)
-        ax.plot(ks, [r["pass_at_k"][k] for k in ks], marker="o", label=label)
-    ax.set_xscale("log", base=2)
-    ticks = sorted(next(iter(results.values()))["pass_at_k"])
-    ax.set_xticks(ticks, [str(k) for k in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("k (samples per problem)")
-    ax.set_ylabel("Pass@k")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on (CPU model, cores, load), for the record."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import jax
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def run_demo(demo: DemoConfig) -> dict[str, Any]:
     """Build (or reuse) the base, train, evaluate, write the report; returns the results."""
-    from flowrl_jax.train.pretrain import BaseRecipe, ensure_base_model
+    from flowrl_jax.eval.report import (
+        differences_text,
+        machine,
+        markdown_table,
+        paired_differences,
+        plot_pass_at_k,
+    )
+    from flowrl_jax.tasks.countdown.base_policy import BaseRecipe, ensure_base_model
 
     start = time.perf_counter()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -348,16 +257,13 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(demo.workdir, name))
     timings: dict[str, float] = {}
-    ensure_base_model(demo.base_path, recipe, evaluate=False, progress=demo.progress)
+    ensure_base_model(demo.base_path, recipe, progress=demo.progress)
     timings["base_model"] = round(time.perf_counter() - start, 1)
 
     runs = {}
     for algorithm in demo.algorithms:
         if demo.progress:
-            print(
-                f"RL with {DISPLAY_NAMES.get(algorithm, algorithm)} from the base policy",
-                flush=True,
-            )
+            print(f"RL with {display_name(algorithm)} from the base policy", flush=True)
         runs[algorithm] = train_policy(algorithm, demo)
         timings[f"train_{algorithm}"] = runs[algorithm]["seconds"]
 
@@ -369,7 +275,8 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
 
     steps = {a: r["steps"] for a, r in runs.items()}
     ks = [k for k in demo.table_ks if k <= demo.eval_samples]
-    table = markdown_table(results, ks, steps)
+    names = labels(results)
+    table = markdown_table(results, ks, steps, names)
     differences = paired_differences(results)
     num_problems = len(results["base"]["solved"])
     report = {
@@ -385,7 +292,7 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
             for name, r in results.items()
         },
         "pass_at_1_differences": differences,
-        "pass_at_1_differences_text": differences_text(differences, num_problems),
+        "pass_at_1_differences_text": differences_text(differences, num_problems, names),
         "training": {a: {k: v for k, v in r.items() if k != "export"} for a, r in runs.items()},
         "eval": {
             "problems": demo.eval_problems,
@@ -406,6 +313,7 @@ def run_demo(demo: DemoConfig) -> dict[str, Any]:
         results,
         os.path.join(demo.workdir, "passk.png"),
         f"Countdown {demo.eval_split} split, {num_problems} problems x {demo.eval_samples} samples",
+        names,
     )
     return report
 
@@ -459,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     setup_logging()
-    from flowrl_jax.train.pretrain import recorded_recipe
+    from flowrl_jax.tasks.countdown.base_policy import recorded_recipe
 
     demo = DemoConfig(
         workdir=args.workdir,
@@ -486,14 +394,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{m['cores']} x {m['cpu']} (load average {m['load_average'][0]:.1f}): total "
         f"{t['total']:.0f} s = base policy {t['base_model']:.0f} s, "
-        + ", ".join(f"{DISPLAY_NAMES.get(a, a)} {t[f'train_{a}']:.0f} s" for a in demo.algorithms)
+        + ", ".join(f"{display_name(a)} {t[f'train_{a}']:.0f} s" for a in demo.algorithms)
         + f", evaluation {t['evaluation']:.0f} s"
     )
     for a in demo.algorithms:
         split = dict(report["training"][a]["median_step_seconds"])
         total = split.pop("step")
         parts = " + ".join(f"{k} {v:.2f}" for k, v in split.items())
-        name = DISPLAY_NAMES.get(a, a)
+        name = display_name(a)
         which = "median RL step (after the first)"
         if report["training"][a]["steps"] == 1:
             which = "RL step (the only one, compilation included)"

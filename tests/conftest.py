@@ -10,6 +10,8 @@ append their device-count flag to XLA_FLAGS.
 import os
 import tempfile
 
+import pytest
+
 os.environ["XLA_FLAGS"] = " ".join(
     [
         os.environ.get("XLA_FLAGS", ""),
@@ -21,3 +23,30 @@ os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "flowrl_jax_test_xla_cache")
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny random Qwen2-architecture policy with the character tokenizer, saved in Hugging
+    Face format: what the trainer, CLI and extension tests train."""
+    from flax import nnx
+
+    from flowrl_jax.data.tokenizer import build_char_tokenizer
+    from flowrl_jax.models import Decoder, ModelConfig, load_tokenizer, save_pretrained
+
+    path = tmp_path_factory.mktemp("tiny_policy")
+    tokenizer = load_tokenizer(build_char_tokenizer(path / "tokenizer"))
+    config = ModelConfig(
+        model_type="qwen2",
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_layers=1,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=8,
+        qkv_bias=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return save_pretrained(Decoder(config, rngs=nnx.Rngs(0)), path / "model", tokenizer=tokenizer)

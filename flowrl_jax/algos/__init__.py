@@ -1,11 +1,30 @@
-"""The algorithms of ALGORITHMS.md §3, registered by name (one module each)."""
+"""The algorithms of docs/algorithms.md §3, one module each, registered by name.
+
+`get_algorithm(name)` is the class, `make_algorithm(config.algo)` an instance with a run's
+values; `algorithm_names()` lists them. `docs/extending.md` shows how to add one.
+"""
 
 from flowrl_jax.algos import dapo, dph, dr_grpo, flowrl, grpo, lite_ppo, ppo, reinforce_pp, rloo
-from flowrl_jax.algos.base import Algorithm, algorithm_names, get_algorithm, register
+from flowrl_jax.algos.base import (
+    Algorithm,
+    Params,
+    RunContext,
+    algorithm_names,
+    config_fields,
+    get_algorithm,
+    make_algorithm,
+    register,
+)
+from flowrl_jax.algos.policy_gradient import PolicyGradient, PolicyGradientParams
 
 __all__ = [
     "Algorithm",
+    "Params",
+    "PolicyGradient",
+    "PolicyGradientParams",
+    "RunContext",
     "algorithm_names",
+    "config_fields",
     "dapo",
     "dph",
     "dr_grpo",
@@ -13,6 +32,7 @@ __all__ = [
     "get_algorithm",
     "grpo",
     "lite_ppo",
+    "make_algorithm",
     "ppo",
     "register",
     "reinforce_pp",

@@ -1,41 +1,187 @@
-"""An algorithm is a name, a paper, and the config values that make it what it is.
+"""What an algorithm is to the trainer: hyper-parameters, needs, advantages, a loss and hooks.
 
-Every algorithm of ALGORITHMS.md §3 is a combination of named pieces of `flowrl_jax.losses`
-(an advantage estimator, a policy loss, an aggregation mode, optional regularisers) and one of
-two objectives (`policy_gradient` or `trajectory_balance`). A module in this package states the
-combination in a few lines and registers it; `flowrl_jax.train` reads only the config.
+An algorithm module subclasses `Algorithm` (usually through `PolicyGradient`), names the paper,
+declares its typed hyper-parameters (`Params`, a frozen dataclass validated on construction)
+and the values it gives them (`defaults`), and overrides the hooks that make it different.
+The trainer (`flowrl_jax.train`) calls the hooks in this order each RL step and never names an
+algorithm:
+
+1. `collect(draw, ...)`: the step's rollout (DAPO resamples uniform groups);
+2. `shape_rewards(rollout, ...)`: rewards and loss mask (DAPO's overlong shaping/filter);
+3. old (`needs_old_forward`) and reference (`needs_reference`) log-probs;
+4. `advantages(...)`: what the loss reads besides log-probs (`adv`, `seq_adv`, ...);
+5. `extra_rows(...)`: rows added after the rollout's (DPH-RL's stored samples);
+6. per mini-batch, inside the jitted update: `normalizers` once, then `loss` per micro-batch
+   on the policy's forward pass, which `head_outputs` extends (log Z, values).
+
+`setup` runs once before the first step (DPH-RL's reference set). Config files give values to
+the fields of `Params` as `config.algo.<field>`; `config.algo.name` picks the class.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
-_ALGORITHMS: dict[str, Algorithm] = {}
+import jax
+import numpy as np
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
-class Algorithm:
-    """name: the registry key; paper: the reference; defaults: values for `config.algo`."""
-
-    name: str
-    paper: str
-    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+class Params:
+    """Hyper-parameters; subclasses add fields and extend `check` (called on construction)."""
 
     def __post_init__(self):
-        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        self.check()
+
+    def check(self) -> None:
+        pass
+
+    # Helpers for `check`: each error names the config key, its value and what is valid.
+    def choice(self, name: str, valid: Sequence[Any]) -> None:
+        value = getattr(self, name)
+        if value not in valid:
+            raise ValueError(
+                f"config.algo.{name}={value!r} is not valid; choose one of {list(valid)}."
+            )
+
+    def at_least(self, name: str, low: float, *, strict: bool = False) -> None:
+        value = getattr(self, name)
+        if value is not None and not (value > low if strict else value >= low):
+            raise ValueError(
+                f"config.algo.{name}={value!r} must be {'>' if strict else '>='} {low}."
+            )
+
+    def at_most(self, name: str, high: float) -> None:
+        value = getattr(self, name)
+        if value is not None and not value <= high:
+            raise ValueError(f"config.algo.{name}={value!r} must be <= {high}.")
 
 
-def register(algorithm: Algorithm) -> Algorithm:
-    if algorithm.name in _ALGORITHMS:
-        raise ValueError(f"algorithm {algorithm.name!r} is already registered")
-    _ALGORITHMS[algorithm.name] = algorithm
-    return algorithm
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What `setup` may use: the run's shapes and a way to sample the training prompts.
+
+    rollout(prompt_indices, num_samples, key) samples and scores `num_samples` responses per
+    training prompt (any number of prompts: they go in chunks of `prompts_per_step`).
+    """
+
+    rollout: Callable[[np.ndarray, int, jax.Array], Any]
+    num_prompts: int
+    prompts_per_step: int
+    prompt_len: int
+    max_new_tokens: int
+    workdir: str
+    seed: int
+    progress: bool
 
 
-def get_algorithm(name: str) -> Algorithm:
+class Algorithm:
+    """Base class: the hooks' defaults describe plain on-policy learning with no extras."""
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]  # in reports and tables
+    paper: ClassVar[str]
+    Params: ClassVar[type[Params]] = Params
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    """The values this algorithm gives `Params` fields (the rest keep the dataclass default)."""
+
+    def __init__(self, params: Params):
+        self.p = params
+
+    @classmethod
+    def from_config(cls, algo: Any) -> Algorithm:
+        """The algorithm with the values of a `config.algo` section (validated)."""
+        names = {f.name for f in dataclasses.fields(cls.Params)}
+        return cls(cls.Params(**{k: algo[k] for k in names if k in algo}))
+
+    def check_run(self, config: Any) -> None:
+        """Checks across config sections (e.g. a group size the estimator needs)."""
+
+    # ------------------------------------------------------------------ what it needs
+
+    def heads(self, hidden_size: int, rngs: Any) -> dict[str, Any]:
+        """Modules trained with the policy, by name (`logz`, `value`)."""
+        return {}
+
+    @property
+    def needs_reference(self) -> bool:
+        """Whether the step computes `lp_ref` with a frozen copy of the initial policy."""
+        return False
+
+    @property
+    def needs_old_forward(self) -> bool:
+        """Whether `advantages` needs a no-gradient forward of the current policy (`old`)."""
+        return False
+
+    def extra_rows_per_step(self, config: Any) -> int:
+        """How many rows `extra_rows` adds to each step's batch."""
+        return 0
+
+    # ------------------------------------------------------------------ the step, in order
+
+    def setup(self, ctx: RunContext) -> np.ndarray | None:
+        """Once before training; returns the training prompts to sample from (None: all)."""
+        return None
+
+    def collect(self, draw: Callable[[int], Any], num_prompts: int, group_size: int):
+        """(rollout, metrics): `draw(attempt)` samples the next `num_prompts` prompts."""
+        return draw(0), {}
+
+    def shape_rewards(self, rollout: Any, max_new_tokens: int) -> tuple[np.ndarray, jax.Array]:
+        """(rewards [B], loss mask [B, T]) from the verifier's rewards and the response mask."""
+        return rollout.rewards, rollout.mask
+
+    def advantages(
+        self, rewards: np.ndarray, batch: Batch, *, group_size: int, old: Batch | None
+    ) -> Batch:
+        """Arrays the loss reads besides log-probs, for the rollout's rows."""
+        raise NotImplementedError
+
+    def extra_rows(self, batch: Batch, step: int) -> Batch:
+        """The batch with rows appended after the rollout's (split evenly over mini-batches)."""
+        return batch
+
+    # ------------------------------------------------------------------ inside the update
+
+    def head_outputs(
+        self, model: Any, hidden: jax.Array, batch: Batch, *, prompt_len: int, dropout_key: Any
+    ) -> Batch:
+        """The heads' outputs for the forward pass (`log_z`, `values`, ...)."""
+        return {}
+
+    def normalizers(self, batch: Batch, max_len: int) -> Any:
+        """Normalisers of a whole mini-batch (computed once), or None to normalise per
+        micro-batch and average the micro-batches (the released codes' `local` mode)."""
+        return None
+
+    def loss(self, fwd: Batch, mb: Batch, norms: Any, max_len: int) -> tuple[jax.Array, Metrics]:
+        """(loss, metrics) of one micro-batch: `fwd` = policy forward (`lp`, `entropy` and the
+        heads'), `mb` = the batch's rows, `norms` = `normalizers` of the whole mini-batch."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------- registry
+
+_ALGORITHMS: dict[str, type[Algorithm]] = {}
+
+
+def register(cls: type[Algorithm]) -> type[Algorithm]:
+    """Class decorator: registers the algorithm under `cls.name` (its defaults checked now)."""
+    if cls.name in _ALGORITHMS:
+        raise ValueError(f"algorithm {cls.name!r} is already registered")
+    cls.Params(**cls.defaults)
+    _ALGORITHMS[cls.name] = cls
+    return cls
+
+
+def get_algorithm(name: str) -> type[Algorithm]:
     try:
         return _ALGORITHMS[name]
     except KeyError:
@@ -46,3 +192,22 @@ def get_algorithm(name: str) -> Algorithm:
 
 def algorithm_names() -> tuple[str, ...]:
     return tuple(sorted(_ALGORITHMS))
+
+
+def make_algorithm(algo: Any) -> Algorithm:
+    """The algorithm a `config.algo` section names, with its values (validated)."""
+    return get_algorithm(algo.name).from_config(algo)
+
+
+def config_fields() -> dict[str, tuple[Any, type]]:
+    """Every hyper-parameter of every registered algorithm: name -> (default, type), the
+    `config.algo` section's keys (a default of None is typed by the field's annotation)."""
+    out: dict[str, tuple[Any, type]] = {}
+    for cls in _ALGORITHMS.values():
+        hints = typing.get_type_hints(cls.Params)
+        for f in dataclasses.fields(cls.Params):
+            kind = hints[f.name]
+            if isinstance(kind, types.UnionType):  # `float | None`
+                kind = next(a for a in typing.get_args(kind) if a is not type(None))
+            out.setdefault(f.name, (f.default, kind))
+    return out

@@ -1,13 +1,12 @@
-"""Prompt datasets and the embedded tasks' generators (Countdown) and tokenizer."""
+"""Problems and dataset rows, tokenised prompts, and the embedded tasks' character tokenizer."""
 
-from flowrl_jax.data.countdown import (
-    CountdownSolver,
-    format_prompt,
-    format_solution,
-    generate_problems,
-    generate_splits,
-    sample_solution,
-    solve,
+from flowrl_jax.data.problems import (
+    DataError,
+    Problem,
+    PromptSet,
+    field,
+    read_rows,
+    tokenize_prompts,
 )
 from flowrl_jax.data.tokenizer import (
     CHAR_ALPHABET,
@@ -22,12 +21,11 @@ __all__ = [
     "EOS_TOKEN",
     "PAD_TOKEN",
     "SPECIAL_TOKENS",
-    "CountdownSolver",
+    "DataError",
+    "Problem",
+    "PromptSet",
     "build_char_tokenizer",
-    "format_prompt",
-    "format_solution",
-    "generate_problems",
-    "generate_splits",
-    "sample_solution",
-    "solve",
+    "field",
+    "read_rows",
+    "tokenize_prompts",
 ]

@@ -1,13 +1,15 @@
-"""Meshes, logical-axis rules and multi-host initialisation."""
+"""Meshes, the placement table (parameters, batches, cache) and multi-host initialisation."""
 
 from flowrl_jax.distributed.sharding import (
     DEFAULT_RULES,
     MESH_AXES,
     SAMPLER_RULES,
-    batch_sharding,
+    kv_cache_sharding,
     logical_to_spec,
     make_mesh,
     param_shardings,
+    replicated,
+    rows_sharding,
     shard_model,
 )
 
@@ -15,9 +17,11 @@ __all__ = [
     "DEFAULT_RULES",
     "MESH_AXES",
     "SAMPLER_RULES",
-    "batch_sharding",
+    "kv_cache_sharding",
     "logical_to_spec",
     "make_mesh",
     "param_shardings",
+    "replicated",
+    "rows_sharding",
     "shard_model",
 ]

@@ -1,11 +1,12 @@
-"""Device meshes and the logical-axis rules that place each parameter on them.
+"""Device meshes and the one table of placements: parameters, batches, the KV cache.
 
 Every parameter of the model carries `logical_axes` metadata (e.g. ("embed", "mlp")); the
 rules below map logical axes to the mesh axes `data`, `fsdp` and `tensor`:
 - `fsdp` shards the hidden ("embed") dimension of every weight (ZeRO-3 style);
 - `tensor` shards heads, kv heads, the MLP width and the vocabulary (Megatron style).
 A dimension that the mesh axis does not divide stays replicated, so the same rules serve a
-tiny test model and a 7B one.
+tiny test model and a 7B one. Batch rows (sampler prompts, training micro-batches, cache rows)
+go over (`data`, `fsdp`); cache heads over `tensor`, as the weights that fill them.
 """
 
 from __future__ import annotations
@@ -99,6 +100,27 @@ def shard_model(model: nnx.Module, mesh: Mesh, rules: Rules | None = None) -> nn
     return model
 
 
-def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
-    """Batch dimension over (data, fsdp); every other dimension replicated."""
-    return NamedSharding(mesh, PartitionSpec(("data", "fsdp"), *([None] * (ndim - 1))))
+ROWS = ("data", "fsdp")
+"""The mesh axes batch rows are split over."""
+
+
+def rows_sharding(mesh: Mesh, rows: int, ndim: int, *, row_axis: int = 0) -> NamedSharding:
+    """An array whose dimension `row_axis` holds `rows` batch rows: split over (data, fsdp)
+    when that divides them, replicated otherwise; every other dimension replicated."""
+    shards = mesh.shape["data"] * mesh.shape["fsdp"]
+    spec = [None] * ndim
+    spec[row_axis] = ROWS if shards > 1 and rows % shards == 0 else None
+    return NamedSharding(mesh, PartitionSpec(*spec))
+
+
+def kv_cache_sharding(mesh: Mesh, rows: int, kv_heads: int) -> NamedSharding:
+    """A [rows, kv_heads, T, head_dim] cache array: rows as `rows_sharding`, heads over
+    `tensor` when it divides them (as the k/v projections that fill the cache)."""
+    row = rows_sharding(mesh, rows, 1).spec[0]
+    heads = "tensor" if mesh.shape["tensor"] > 1 and kv_heads % mesh.shape["tensor"] == 0 else None
+    return NamedSharding(mesh, PartitionSpec(row, heads, None, None))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """The same value on every device of `mesh` (scalars, step counters)."""
+    return NamedSharding(mesh, PartitionSpec())

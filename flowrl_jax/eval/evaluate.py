@@ -1,8 +1,8 @@
-"""Evaluate a policy on held-out problems: Pass@k, Avg@k and diversity (ALGORITHMS.md §6).
+"""Evaluate a policy on held-out problems: Pass@k, Avg@k and diversity (docs/algorithms.md §6).
 
 n samples per problem at the evaluation temperature; correctness from the task's verifier.
-Diversity: the number of distinct correct solutions per problem (canonical forms for
-Countdown: the expression tree up to commutativity and associativity), and distinct-2 over
+Diversity: the number of distinct correct solutions per problem (the task's `canonical` form:
+for Countdown, the expression tree up to commutativity and associativity), and distinct-2 over
 the tokens of each problem's samples.
 """
 
@@ -14,10 +14,11 @@ from typing import Any
 
 import jax
 import numpy as np
-from tqdm.auto import tqdm
 
+from flowrl_jax.data import PromptSet
 from flowrl_jax.eval.metrics import distinct_n, pass_at_k_curve
-from flowrl_jax.train.rollout import generate
+from flowrl_jax.rollout import SamplingOptions, generate_all
+from flowrl_jax.tasks import get_task
 
 
 @dataclasses.dataclass
@@ -27,26 +28,16 @@ class EvalResult:
     metrics: dict[str, float]
 
 
-def canonical_solutions(task: str, texts: Sequence[str]) -> set[str]:
-    """Distinct solutions among correct responses (Countdown: canonical form; else the text)."""
-    if task != "countdown":
-        return {t.strip() for t in texts}
-    from flowrl_jax.rewards.countdown import canonical_form, extract_expression
-
-    out = set()
-    for t in texts:
-        expr = extract_expression(t)
-        try:
-            out.add(canonical_form(expr) if expr else t.strip())
-        except ValueError:
-            out.add(t.strip())
-    return out
+def distinct_solutions(task: Any, texts: Sequence[str], reference: Any) -> int:
+    """How many different solutions `texts` (correct responses to one problem) hold: distinct
+    canonical forms, a response without one counted by its text."""
+    return len({task.canonical(t, reference) or t.strip() for t in texts})
 
 
 def evaluate(
     model: Any,
     tokenizer: Any,
-    prompts: Any,  # flowrl_jax.data.tasks.PromptSet
+    prompts: PromptSet,
     score: Callable,
     key: jax.Array,
     *,
@@ -60,43 +51,37 @@ def evaluate(
     progress: bool = True,
 ) -> EvalResult:
     """Samples `num_samples` responses for each prompt and scores them."""
-    n_prompts = len(prompts)
-    correct = np.zeros((n_prompts, num_samples), bool)
-    texts: list[list[str]] = [[] for _ in range(n_prompts)]
-    tokens_per_problem: list[list[list[int]]] = [[] for _ in range(n_prompts)]
-    sampling = dict(temperature=temperature, top_p=top_p, top_k=0, max_new_tokens=max_new_tokens)
-    bar = tqdm(total=n_prompts, desc="eval", disable=not progress, leave=False)
-    for start in range(0, n_prompts, batch_prompts):
-        idx = np.arange(start, start + batch_prompts) % n_prompts  # static shape: wrap around
-        real = min(batch_prompts, n_prompts - start)
-        r = generate(
-            model,
-            tokenizer,
-            prompts.ids[idx],
-            prompts.mask[idx],
-            [prompts.problems[i].reference for i in idx],
-            jax.random.fold_in(key, start),
-            num_samples=num_samples,
-            sampling=sampling,
-            score=score,
-            timings={},
-        )
-        ok = r.correct.reshape(batch_prompts, num_samples)
-        resp = np.asarray(r.ids)[:, prompts.ids.shape[1] :]
-        mask = np.asarray(r.mask)
-        for j in range(real):
-            i = idx[j]
-            correct[i] = ok[j]
-            rows = range(j * num_samples, (j + 1) * num_samples)
-            texts[i] = [r.texts[row] for row in rows]
-            tokens_per_problem[i] = [resp[row][mask[row]].tolist() for row in rows]
-        bar.update(real)
-    bar.close()
+    n_prompts, n = len(prompts), num_samples
+    r = generate_all(
+        model,
+        tokenizer,
+        prompts,
+        np.arange(n_prompts),
+        key,
+        num_samples=n,
+        sampling=SamplingOptions(temperature, top_p, 0, max_new_tokens),
+        score=score,
+        chunk=batch_prompts,
+        progress=progress,
+        desc="eval",
+    )
+    correct = r.correct.reshape(n_prompts, n)
+    texts = [r.texts[i * n : (i + 1) * n] for i in range(n_prompts)]
+    responses, mask = np.asarray(r.ids)[:, prompts.ids.shape[1] :], np.asarray(r.mask)
+    tokens_per_problem = [
+        [responses[row][mask[row]].tolist() for row in range(i * n, (i + 1) * n)]
+        for i in range(n_prompts)
+    ]
 
     ks = [k for k in ks if k <= num_samples]
     curve = pass_at_k_curve(correct, ks)
+    spec = get_task(task)
     distinct = [
-        len(canonical_solutions(task, [t for t, c in zip(texts[i], correct[i], strict=True) if c]))
+        distinct_solutions(
+            spec,
+            [t for t, c in zip(texts[i], correct[i], strict=True) if c],
+            prompts.problems[i].reference,
+        )
         for i in range(n_prompts)
     ]
     metrics = {f"pass@{k}": float(v) for k, v in zip(ks, curve, strict=True)}
@@ -119,17 +104,10 @@ def evaluate_configured(
     `rollout.prompts_per_step` prompts (the batching decides which key a prompt samples with).
     """
     e = config.eval
-    if e.num_problems and e.num_problems < len(prompts):
-        prompts = dataclasses.replace(
-            prompts,
-            problems=prompts.problems[: e.num_problems],
-            ids=prompts.ids[: e.num_problems],
-            mask=prompts.mask[: e.num_problems],
-        )
     return evaluate(
         model,
         tokenizer,
-        prompts,
+        prompts.head(e.num_problems),
         score,
         key,
         task=config.task,

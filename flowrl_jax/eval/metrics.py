@@ -1,4 +1,4 @@
-"""Evaluation metrics on the host, in NumPy (ALGORITHMS.md §6).
+"""Evaluation metrics on the host, in NumPy (docs/algorithms.md §6).
 
 Pass@k     1 − C(n−c, k)/C(n, k), unbiased (Chen et al., arXiv 2107.03374), as a stable product
 Avg@k      mean correctness of k samples (FlowRL, arXiv 2509.15207)

@@ -2,7 +2,7 @@
 
 Every function takes arrays and returns arrays (plus a metrics dict for losses), is jit-, vmap-
 and grad-able, and never lets NaN/inf in masked positions reach a value or a gradient. The
-formulas are those of ALGORITHMS.md §1–§5; docs/losses.md maps each one to its function.
+formulas, their defaults and the function that computes each are in docs/algorithms.md §1–§5.
 """
 
 from flowrl_jax.losses.advantages import (

@@ -1,4 +1,4 @@
-"""Advantage estimators and reward shaping (ALGORITHMS.md §2).
+"""Advantage estimators and reward shaping (docs/algorithms.md §2).
 
 Outcome estimators take one scalar reward s_i per sequence and return [B]; broadcast them to
 tokens with :func:`broadcast_to_tokens` (A[i]·m[i,t]). Token estimators (REINFORCE++, GAE) take
@@ -59,7 +59,7 @@ def _batch_stats(x, valid):
 
 
 def broadcast_to_tokens(advantages: jax.typing.ArrayLike, mask: jax.typing.ArrayLike) -> jax.Array:
-    """A[i]·m[i,t]: [B] sequence advantages → [B, T] token advantages (ALGORITHMS.md §2)."""
+    """A[i]·m[i,t]: [B] sequence advantages → [B, T] token advantages (docs/algorithms.md §2)."""
     mask = as_mask(mask)
     return jnp.where(mask, as_float(advantages)[..., None], 0)
 
@@ -86,7 +86,7 @@ def kl_penalized_rewards(
     beta: float,
     kind: str = "k1",
 ) -> jax.Array:
-    """KL in the reward: r_t − β·kl(lp_old, lp_ref), [B, T] (ALGORITHMS.md §2; PPO/REINFORCE++).
+    """KL in the reward: r_t − β·kl(lp_old, lp_ref), [B, T] (docs/algorithms.md §2.7).
 
     ``kind="k1"`` gives the specified r_t − β·(lp_old − lp_ref); the other estimators of
     :func:`kl_estimate` are available. 0 at masked positions.
@@ -103,7 +103,7 @@ def whiten(
     shift_mean: bool = True,
     eps: float = WHITEN_EPS,
 ) -> jax.Array:
-    """Masked whitening over all valid entries of the batch (ALGORITHMS.md §2).
+    """Masked whitening over all valid entries of the batch (docs/algorithms.md §2.5).
 
     Used by REINFORCE++ (arXiv 2501.03262) and PPO's GAE (arXiv 1707.06347).
 
@@ -140,7 +140,7 @@ def group_normalized_advantages(
     eps: float = 1e-6,
     valid: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """Group-normalised advantages A_i = (s_i − μ) / (σ + ε) (ALGORITHMS.md §2, as in ROLL).
+    """Group-normalised advantages A_i = (s_i − μ) / (σ + ε) (docs/algorithms.md §2.1, as in ROLL).
 
     GRPO (arXiv 2402.03300): mean=group, std=group. Dr.GRPO (arXiv 2503.20783): group, none.
     Lite PPO (arXiv 2508.08221): group, batch.
@@ -207,7 +207,7 @@ def rloo_advantages(
     num_groups: int,
     valid: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """RLOO advantages A_i = s_i − mean_{j≠i in group} s_j (arXiv 2402.14740; ALGORITHMS.md §2).
+    """RLOO: A_i = s_i − mean of the rest of its group (arXiv 2402.14740; docs/algorithms.md §2.2).
 
     Args:
       rewards: [B] outcome rewards.
@@ -239,7 +239,7 @@ def overlong_penalty(
     buffer_len: int,
     penalty_factor: float = 1.0,
 ) -> jax.Array:
-    """DAPO soft overlong punishment (arXiv 2503.14476; ALGORITHMS.md §2), added to s_i.
+    """DAPO soft overlong punishment (arXiv 2503.14476; docs/algorithms.md §2.8), added to s_i.
 
     0 if ℓ ≤ L_max − L_b, else (L_max − L_b − ℓ)/L_b·p, floored at −p.
 
@@ -270,8 +270,8 @@ def uniform_group_mask(
 ) -> jax.Array:
     """[B] True where the sequence's group has all-equal correctness (DAPO dynamic sampling).
 
-    Dynamic sampling (arXiv 2503.14476; ALGORITHMS.md §2) drops these groups (0 or G correct):
-    filter on correctness, not on the shaped reward.
+    Dynamic sampling (arXiv 2503.14476; docs/algorithms.md §2.8) drops these groups (0 or G
+    correct): filter on correctness, not on the shaped reward.
 
     Args:
       correct: [B] correctness (bool or 0/1).
@@ -333,7 +333,7 @@ def reinforce_pp_advantages(
     *,
     gamma: float = 1.0,
 ) -> tuple[jax.Array, jax.Array]:
-    """REINFORCE++ advantages (arXiv 2501.03262; ALGORITHMS.md §2).
+    """REINFORCE++ advantages (arXiv 2501.03262; docs/algorithms.md §2.3).
 
     Discounted return-to-go over valid tokens, then whitened over all valid tokens of the batch.
 
@@ -358,7 +358,7 @@ def reinforce_pp_baseline_advantages(
     num_groups: int,
     valid: jax.typing.ArrayLike | None = None,
 ) -> jax.Array:
-    """REINFORCE++ with baseline (arXiv 2501.03262; ALGORITHMS.md §2).
+    """REINFORCE++ with baseline (arXiv 2501.03262; docs/algorithms.md §2.4).
 
     s_i − μ_group (a group of one has μ = 0), broadcast to tokens, whitened over all valid tokens
     of the batch.
@@ -391,7 +391,7 @@ def gae_advantages(
     lam: float = 1.0,
     whiten_advantages: bool = True,
 ) -> tuple[jax.Array, jax.Array]:
-    """Generalised advantage estimation (arXiv 1506.02438; PPO with a critic, ALGORITHMS.md §2).
+    """GAE, the advantages of PPO with a critic (arXiv 1506.02438; docs/algorithms.md §2.6).
 
     δ_t = r_t + γ V_{t+1} − V_t, A_t = δ_t + γλ A_{t+1}, over valid tokens only (t+1 is the next
     valid token; V = 0 after the last); returns R = A + V; then A is whitened over the batch.

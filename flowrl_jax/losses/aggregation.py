@@ -1,4 +1,4 @@
-"""Aggregation of a token loss matrix into a scalar (ALGORITHMS.md §1).
+"""Aggregation of a token loss matrix into a scalar (docs/algorithms.md §1).
 
 Four modes, named as in verl (arXiv 2409.19256):
 
@@ -104,7 +104,7 @@ def aggregate(
     num_seqs: jax.typing.ArrayLike | None = None,
     max_len: int | None = None,
 ) -> jax.Array:
-    """Aggregate a token loss matrix into a scalar (ALGORITHMS.md §1; verl, arXiv 2409.19256).
+    """Aggregate a token loss matrix into a scalar (docs/algorithms.md §1; verl, arXiv 2409.19256).
 
     Args:
       loss_mat: [B, T] per-token loss L; masked entries may hold anything (NaN, inf).

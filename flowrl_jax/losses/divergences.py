@@ -1,4 +1,4 @@
-"""KL estimators and f-divergence generators (ALGORITHMS.md §4).
+"""KL estimators and f-divergence generators (docs/algorithms.md §4).
 
 KL estimators of KL(π_θ ‖ π_ref) on samples of the current policy, with d = lp − lp_ref
 (Schulman, "Approximating KL divergence", 2020; k3 as in verl's ``low_var_kl``):
@@ -42,7 +42,7 @@ def kl_estimate(
     *,
     kind: str = "k3",
 ) -> jax.Array:
-    """Per-token estimate of KL(π_θ ‖ π_ref) (ALGORITHMS.md §4; Schulman 2020).
+    """Per-token estimate of KL(π_θ ‖ π_ref) (docs/algorithms.md §4.1; Schulman 2020).
 
     Args:
       lp: [B, T] log-probs of the sampled tokens under π_θ.

@@ -1,4 +1,4 @@
-"""FlowRL trajectory balance (arXiv 2509.15207; ALGORITHMS.md §5).
+"""FlowRL trajectory balance (arXiv 2509.15207; docs/algorithms.md §5).
 
 Per sequence i, with length n_i = Σ_t m and r̂_i the GRPO advantage of s_i:
 
@@ -135,7 +135,7 @@ def trajectory_balance_loss(
     weight_max: float = 10.0,
     num_seqs: jax.typing.ArrayLike | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """FlowRL loss L = Σ_i w_i·δ_i² / N_seq (arXiv 2509.15207; ALGORITHMS.md §5).
+    """FlowRL loss L = Σ_i w_i·δ_i² / N_seq (arXiv 2509.15207; docs/algorithms.md §5).
 
     Exact under micro-batching: pass the N_seq of the whole mini-batch (``normalizers(mask,
     "seq-mean-token-mean")["num_seqs"]``) and sum the micro-batch losses.

@@ -1,4 +1,4 @@
-"""Policy and value losses, per token (ALGORITHMS.md §3).
+"""Policy and value losses, per token (docs/algorithms.md §3).
 
 Each returns ``(token_loss [B, T], metrics)``; the caller aggregates ``token_loss`` with
 :func:`flowrl_jax.losses.aggregate` and the global normalisers. ``lp_old``, the advantages and the
@@ -63,7 +63,7 @@ def ppo_clip_loss(
     clip_ratio_high: float = 0.2,
     clip_ratio_c: float | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """PPO clipped surrogate per token, with clip-higher and dual clip (ALGORITHMS.md §3).
+    """PPO clipped surrogate per token, with clip-higher and dual clip (docs/algorithms.md §3.1).
 
     PPO arXiv 1707.06347; ε_high > ε_low is DAPO's clip-higher (arXiv 2503.14476); dual clip
     arXiv 1912.09729 (verl always applies it with c = 3; ROLL's optional one uses c = 1 + 2ε).
@@ -114,7 +114,7 @@ def gspo_loss(
     clip_ratio_low: float = 3e-4,
     clip_ratio_high: float = 4e-4,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """GSPO: PPO clip on the sequence-level ratio, per token (arXiv 2507.18071; ALGORITHMS.md §3).
+    """GSPO: the PPO clip on a sequence-level ratio (arXiv 2507.18071; docs/algorithms.md §3.2).
 
     log s_{i,t} = lp − sg(lp) + sg(Σ_t m·Δ / n_i), clamped above at 10: its value is the
     length-normalised sequence log-ratio, its gradient that of the token log-prob. No dual clip.
@@ -156,7 +156,7 @@ def value_loss(
     *,
     clip_range_value: float | None = 0.5,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Clipped value loss of the PPO critic, per token (arXiv 1707.06347; ALGORITHMS.md §2).
+    """Clipped value loss of the PPO critic, per token (arXiv 1707.06347; docs/algorithms.md §2.6).
 
     ½·max((V − R)², (clip(V, V_old − c_v, V_old + c_v) − R)²).
 

@@ -1,6 +1,6 @@
 """Small heads on the policy's final hidden states: FlowRL's log-Z head and PPO's value head.
 
-LogZHead (FlowRL, arXiv 2509.15207; ALGORITHMS.md §5): the final hidden states (after the final
+LogZHead (FlowRL, arXiv 2509.15207; docs/algorithms.md §5): the final hidden states (after the final
 norm) averaged over the prompt tokens, then
 
     [Linear(H, H) → GELU (exact, erf) → LayerNorm (eps 1e-5) → Dropout(0.1)] × 2 → Linear(H, 1)
@@ -72,7 +72,7 @@ def pool_prompt(
 
 
 class LogZHead(nnx.Module):
-    """FlowRL's log-partition head Z_φ(x) (arXiv 2509.15207; ALGORITHMS.md §5).
+    """FlowRL's log-partition head Z_φ(x) (arXiv 2509.15207; docs/algorithms.md §5).
 
     Args:
       hidden_size: H, the policy's hidden size.

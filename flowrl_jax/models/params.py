@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import reduce
@@ -21,6 +19,7 @@ from flax import nnx
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from flowrl_jax.files import atomic_directory
 from flowrl_jax.models.config import ModelConfig, dtype_name, resolve_dtype
 from flowrl_jax.models.decoder import Decoder
 
@@ -228,31 +227,15 @@ def save_pretrained(
     Written into a temporary sibling directory and renamed into place, so a failure leaves
     no partial directory behind. An existing directory at `path` is replaced.
     """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise FileExistsError(f"{path} exists and is not a directory; choose another path.")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
     tensors = hf_state_dict(model, dtype)
     stored_dtype = dtype_name(next(iter(tensors.values())).dtype)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
+    with atomic_directory(path) as tmp:
         with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as f:
             json.dump(model.config.to_hf_dict(stored_dtype), f, indent=2)
         _write_safetensors(tensors, tmp, max_shard_bytes)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
-        if os.path.isdir(path):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
-            os.rename(path, os.path.join(old, "x"))
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    return os.path.abspath(os.fspath(path))
 
 
 def _write_safetensors(tensors: dict[str, np.ndarray], out: str, max_shard_bytes: int) -> None:

@@ -2,8 +2,9 @@
 
 Every item is verified in a worker process (``pool.WorkerPool``) under a per-item timeout, so a
 response that hangs sympy, crashes sqlite or kills its worker costs that item its reward and
-nothing else. Validation of the references happens here, in the caller's process, so a data
-bug raises a clear error before any work starts. Rewards are mapped from reasons:
+nothing else. A task (``flowrl_jax.tasks``) supplies the verifier, its options and timeout, and
+the schema of its references, which is checked here, in the caller's process, so a data bug
+raises a clear error before any work starts. Rewards are mapped from reasons:
 
 =========== ======================================================
 reason      reward
@@ -22,25 +23,13 @@ With ``partial=True`` (code), a response that passes a fraction f of the tests g
 from __future__ import annotations
 
 import atexit
-import importlib
-import math
-import numbers
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flowrl_jax.rewards.pool import Outcome, WorkerPool
 
-TASKS = ("math", "countdown", "code", "sql")
-DEFAULT_TIMEOUTS = {"math": 5.0, "countdown": 2.0, "code": 20.0, "sql": 10.0}
-"""Seconds per item (a whole response, all its tests for code)."""
-TASK_OPTIONS: dict[str, dict[str, Any]] = {
-    "math": {"tolerance": 0.0},
-    "countdown": {"numbers_use": "at_most_once"},
-    "code": {"partial": False, "test_timeout": 4.0, "memory_mb": 512, "output_bytes": 1 << 20},
-    "sql": {"max_rows": 10_000},
-}
 REWARD_OPTIONS = (
     "correct_reward",
     "wrong_reward",
@@ -51,23 +40,19 @@ REWARD_OPTIONS = (
 KILL_GRACE_S = 1.0
 """The pool kills a worker this long after the item's own budget (verifiers stop themselves
 at the budget; the kill is for what no Python code can interrupt)."""
-WORKER_MODULES = (
-    "flowrl_jax.rewards.math_verifier",
-    "flowrl_jax.rewards.countdown",
-    "flowrl_jax.rewards.code_sandbox",
-    "flowrl_jax.rewards.sql",
-)
-_MODULES = dict(zip(TASKS, WORKER_MODULES, strict=True))
 
 
 @dataclass(frozen=True)
 class Result:
     """One response's verdict: ``reward`` and ``reason`` (correct | wrong | no_answer | timeout
-    | error: ...); ``detail`` is a human-readable note for logs (what was compared, why)."""
+    | error: ...); ``detail`` is a human-readable note for logs (what was compared, why).
+    ``failed`` marks a verifier that failed on the item (it raised, or its worker died): not
+    the response's fault, unlike an answer that breaks the task's rules."""
 
     reward: float
     reason: str
     detail: str = ""
+    failed: bool = False
 
     @property
     def correct(self) -> bool:
@@ -94,36 +79,18 @@ class RewardSpec:
         return float(self.wrong_reward if value is None else value)
 
 
-def verify_item(task: str, response: str, reference: Any, options: dict) -> tuple[str, float, str]:
-    """Verify one response in the current process: ``(reason, fraction, detail)``.
+def _get_task(task: Any):
+    from flowrl_jax.tasks import Task, get_task
 
-    This is what the pool workers run; callable directly for debugging (no timeout then).
-    """
-    module = importlib.import_module(_MODULES[task])
-    budget = options["timeout"]
-    if task == "math":
-        # Two parses and a comparison, each under math-verify's own alarm.
-        reason, detail = module.verify(
-            response, reference, tolerance=options["tolerance"], timeout_s=budget / 3
-        )
-    elif task == "countdown":
-        _, reason = module.verify(response, reference, numbers_use=options["numbers_use"])
-        detail = ""
-    elif task == "code":
-        return module.verify(
-            response,
-            reference,
-            partial=options["partial"],
-            test_timeout=options["test_timeout"],
-            timeout_s=budget,
-            memory_mb=options["memory_mb"],
-            output_bytes=options["output_bytes"],
-        )
-    else:
-        reason, detail = module.verify(
-            response, reference, timeout_s=budget, max_rows=options["max_rows"]
-        )
-    return reason, float(reason == "correct"), detail
+    return task if isinstance(task, Task) else get_task(task)
+
+
+def verify_item(task: Any, response: str, reference: Any, options: dict) -> tuple:
+    """Verify one response in the current process: the task's ``Verdict`` (reason, fraction,
+    detail). This is what the pool workers run (the task travels pickled, by its class, so a
+    task defined in a user's own module needs no registration in the workers); callable
+    directly for debugging (no timeout then)."""
+    return tuple(_get_task(task).verify(response, reference, **options))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,125 +98,47 @@ def verify_item(task: str, response: str, reference: Any, options: dict) -> tupl
 # ---------------------------------------------------------------------------------------------
 
 
-def _fail(index: int, key: str, problem: str) -> ValueError:
-    return ValueError(f"references[{index}][{key!r}]: {problem}")
+def _check_options(task, options: dict) -> tuple[dict, RewardSpec]:
+    """The task's options with `options` applied and checked, and the reward per reason."""
+    from flowrl_jax.tasks import Option
+    from flowrl_jax.tasks.base import is_number, positive_number
 
-
-def _check_countdown(index: int, ref: Any) -> None:
-    if not isinstance(ref, dict):
+    rules: dict[str, Option] = {"timeout": positive_number(task.timeout), **task.options}
+    for name in REWARD_OPTIONS:
+        rules[name] = Option(None, lambda v: v is None or is_number(v), "a finite number")
+    rules["correct_reward"] = rules["wrong_reward"] = Option(None, is_number, "a finite number")
+    unknown = sorted(set(options) - set(rules))
+    if unknown:
         raise ValueError(
-            f"references[{index}]: expected {{'numbers': [...], 'target': n}}, "
-            f"got {type(ref).__name__}"
+            f"unknown option(s) {unknown} for task {task.name!r}; valid: {sorted(rules)}"
         )
-    numbers_ = ref.get("numbers")
-    if not isinstance(numbers_, (list, tuple)) or not all(
-        isinstance(n, numbers.Integral) for n in numbers_
-    ):
-        raise _fail(index, "numbers", f"expected a list of ints, got {numbers_!r}")
-    if not isinstance(ref.get("target"), numbers.Integral):
-        raise _fail(index, "target", f"expected an int, got {ref.get('target')!r}")
+    for name, value in options.items():
+        if not rules[name].check(value):
+            raise ValueError(f"option {name}={value!r}: expected {rules[name].expected}")
+    resolved = {name: rule.default for name, rule in rules.items() if name not in REWARD_OPTIONS}
+    resolved.update((k, v) for k, v in options.items() if k not in REWARD_OPTIONS)
+    spec = RewardSpec(**{k: v for k, v in options.items() if k in REWARD_OPTIONS})
+    return resolved, spec
 
 
-def _check_code(index: int, ref: Any) -> None:
-    if not isinstance(ref, dict) or not isinstance(ref.get("tests"), list) or not ref["tests"]:
-        raise _fail(index, "tests", "expected a non-empty list of test dicts")
-    call_style = "fn_name" in ref
-    if call_style and not (isinstance(ref["fn_name"], str) and ref["fn_name"].isidentifier()):
-        raise _fail(index, "fn_name", f"expected a Python identifier, got {ref['fn_name']!r}")
-    for j, test in enumerate(ref["tests"]):
-        where = f"tests[{j}]"
-        if not isinstance(test, dict) or "output" not in test:
-            raise _fail(index, where, "expected a dict with an 'output' key")
-        if call_style:
-            if not isinstance(test.get("args", []), list):
-                raise _fail(index, where, "'args' must be a list")
-            if not isinstance(test.get("kwargs", {}), dict):
-                raise _fail(index, where, "'kwargs' must be a dict")
-        elif not isinstance(test.get("input"), str) or not isinstance(test["output"], str):
-            raise _fail(
-                index,
-                where,
-                "stdin tests need 'input' and 'output' strings "
-                "(or give the reference an 'fn_name' for call tests)",
-            )
-
-
-def _check_sql(index: int, ref: Any) -> None:
-    if not isinstance(ref, dict):
-        raise ValueError(
-            f"references[{index}]: expected {{'db_path': str, 'gold': str}}, "
-            f"got {type(ref).__name__}"
-        )
-    if not isinstance(ref.get("gold"), str) or not ref["gold"].strip():
-        raise _fail(index, "gold", f"expected a SQL string, got {ref.get('gold')!r}")
-    path = ref.get("db_path")
-    if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(path):
-        raise _fail(index, "db_path", f"no such database file: {path!r}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-_OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "timeout": (lambda v: _is_number(v) and v > 0, "a positive number of seconds"),
-    "test_timeout": (lambda v: _is_number(v) and v > 0, "a positive number of seconds"),
-    "tolerance": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-    "numbers_use": (
-        lambda v: v in ("at_most_once", "exactly_once"),
-        "'at_most_once' or 'exactly_once'",
-    ),
-    "partial": (lambda v: isinstance(v, bool), "True or False"),
-    "memory_mb": (lambda v: isinstance(v, int) and v > 0, "a positive int"),
-    "output_bytes": (lambda v: isinstance(v, int) and v > 0, "a positive int"),
-    "max_rows": (lambda v: isinstance(v, int) and v > 0, "a positive int"),
-    "correct_reward": (_is_number, "a finite number"),
-    "wrong_reward": (_is_number, "a finite number"),
-}
-
-
-def _check_option(name: str, value: Any) -> None:
-    rule, expected = _OPTION_RULES.get(name, (lambda v: v is None or _is_number(v), "a number"))
-    if not rule(value):
-        raise ValueError(f"option {name}={value!r}: expected {expected}")
-
-
-def _prepare(task: str, responses: Sequence[str], references: Sequence[Any], options: dict):
+def _prepare(task, responses: Sequence[str], references: Sequence[Any], options: dict):
     """Validate everything; return the picklable per-item references and resolved options."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+    from flowrl_jax.tasks import BadReference
+
     if len(responses) != len(references):
         raise ValueError(
             f"got {len(responses)} responses but {len(references)} references; one each"
         )
-    valid = {"timeout", *TASK_OPTIONS[task], *REWARD_OPTIONS}
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for task {task!r}; valid: {sorted(valid)}")
-    for name, value in options.items():
-        _check_option(name, value)
-    resolved = {**TASK_OPTIONS[task], "timeout": DEFAULT_TIMEOUTS[task]}
-    resolved.update((k, v) for k, v in options.items() if k not in REWARD_OPTIONS)
-    spec = RewardSpec(**{k: v for k, v in options.items() if k in REWARD_OPTIONS})
+    resolved, spec = _check_options(task, options)
     for i, response in enumerate(responses):
         if not isinstance(response, str):
             raise TypeError(f"responses[{i}] must be a str, got {type(response).__name__}")
-    refs = list(references)
-    for i, ref in enumerate(refs):
-        if task == "math":
-            if isinstance(ref, numbers.Number) and not isinstance(ref, bool):
-                refs[i] = str(ref)
-            elif not isinstance(ref, str) or not ref.strip():
-                raise ValueError(
-                    f"references[{i}]: expected the answer as a non-empty string, got {ref!r}"
-                )
-        elif task == "countdown":
-            _check_countdown(i, ref)
-        elif task == "code":
-            _check_code(i, ref)
-        else:
-            _check_sql(i, ref)
-            refs[i] = {"db_path": os.fspath(ref["db_path"]), "gold": ref["gold"]}
+    refs = []
+    for i, ref in enumerate(references):
+        try:
+            refs.append(task.check_reference(ref))
+        except BadReference as e:
+            raise ValueError(e.at(f"references[{i}]")) from None
     return refs, resolved, spec
 
 
@@ -261,9 +150,9 @@ def _to_result(outcome: Outcome, spec: RewardSpec, partial: bool, timeout: float
         return Result(spec.reward("timeout"), "timeout", f"killed after {timeout:g} s")
     if outcome.status == "died":
         reason = "error: worker died"
-        return Result(spec.reward(reason), reason, f"exit code {outcome.value}")
+        return Result(spec.reward(reason), reason, f"exit code {outcome.value}", failed=True)
     reason = f"error: {outcome.value}"
-    return Result(spec.reward(reason), reason)
+    return Result(spec.reward(reason), reason, failed=True)
 
 
 class Scorer:
@@ -291,7 +180,7 @@ class Scorer:
                 self.num_workers,
                 memory_mb=memory_mb,
                 start_method=start_method,
-                preload=WORKER_MODULES,
+                preload=_worker_modules(),
             )
 
     @property
@@ -300,9 +189,13 @@ class Scorer:
         return self._pool.replaced if self._pool is not None else 0
 
     def score(
-        self, task: str, responses: Sequence[str], references: Sequence[Any], **options: Any
+        self, task: Any, responses: Sequence[str], references: Sequence[Any], **options: Any
     ) -> list[Result]:
-        """Verify each response against its reference; results in input order."""
+        """Verify each response against its reference; results in input order.
+
+        ``task`` is a task name (``flowrl_jax.tasks.task_names()``) or a registered task.
+        """
+        task = _get_task(task)
         refs, resolved, spec = _prepare(task, responses, references, {**self._defaults, **options})
         partial = bool(resolved.get("partial", False))
         timeout = resolved["timeout"]
@@ -310,10 +203,8 @@ class Scorer:
         if self._pool is None:
             outcomes = [_in_process(item) for item in items]
         else:
-            # A program run costs far more than a pipe round trip: no chunking, best balance.
-            chunksize = 1 if task == "code" else None
             outcomes = self._pool.map(
-                verify_item, items, timeout=timeout + KILL_GRACE_S, chunksize=chunksize
+                verify_item, items, timeout=timeout + KILL_GRACE_S, chunksize=task.chunksize
             )
         return [_to_result(o, spec, partial, timeout) for o in outcomes]
 
@@ -326,6 +217,13 @@ class Scorer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _worker_modules() -> list[str]:
+    """What the fork server imports once: the task registry and every task's verifier."""
+    from flowrl_jax.tasks import get_task, task_names
+
+    return ["flowrl_jax.tasks", *(m for n in task_names() for m in get_task(n).worker_modules)]
 
 
 def _default_workers() -> int:
@@ -343,7 +241,7 @@ _DEFAULT: Scorer | None = None
 
 
 def score(
-    task: str,
+    task: Any,
     responses: Sequence[str],
     references: Sequence[Any],
     *,

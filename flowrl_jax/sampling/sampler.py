@@ -38,8 +38,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding
 
+from flowrl_jax.distributed.sharding import kv_cache_sharding, rows_sharding
 from flowrl_jax.models.decoder import Decoder, KVCache, token_logprobs
 from flowrl_jax.sampling.filtering import sample_token
 
@@ -90,12 +91,7 @@ def num_traces() -> int:
 
 
 def _batch_spec(mesh: Mesh | None, n: int, ndim: int) -> NamedSharding | None:
-    """Batch over (data, fsdp) when it divides n, replicated otherwise."""
-    if mesh is None:
-        return None
-    shards = mesh.shape["data"] * mesh.shape["fsdp"]
-    axis = ("data", "fsdp") if shards > 1 and n % shards == 0 else None
-    return NamedSharding(mesh, PartitionSpec(axis, *([None] * (ndim - 1))))
+    return None if mesh is None else rows_sharding(mesh, n, ndim)
 
 
 def _constrain_cache(cache: KVCache, mesh: Mesh | None) -> KVCache:
@@ -103,14 +99,12 @@ def _constrain_cache(cache: KVCache, mesh: Mesh | None) -> KVCache:
     if mesh is None:
         return cache
     n, k, _, _ = cache.keys[0].shape
-    row = _batch_spec(mesh, n, 2).spec[0]
-    heads = "tensor" if mesh.shape["tensor"] > 1 and k % mesh.shape["tensor"] == 0 else None
-    kv = NamedSharding(mesh, PartitionSpec(row, heads, None, None))
+    kv = kv_cache_sharding(mesh, n, k)
     c = jax.lax.with_sharding_constraint
     return KVCache(
         keys=tuple(c(x, kv) for x in cache.keys),
         values=tuple(c(x, kv) for x in cache.values),
-        mask=c(cache.mask, _batch_spec(mesh, n, 2)),
+        mask=c(cache.mask, rows_sharding(mesh, n, 2)),
         index=cache.index,
     )
 

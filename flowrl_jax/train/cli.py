@@ -34,7 +34,6 @@ def _config_from_run(run: str):
             config[section].update(values)
         else:
             config[section] = values
-    config.algo.clip_ratio_c = saved["algo"].get("clip_ratio_c")
     return config
 
 
@@ -52,7 +51,7 @@ def _eval(_):
     setup_logging()
     import jax
 
-    from flowrl_jax.train.scoring import make_scorer
+    from flowrl_jax.rollout import make_scorer
     from flowrl_jax.train.trainer import Trainer
 
     config = flags.FLAGS.config

@@ -1,16 +1,19 @@
-"""The run configuration: every key a run reads, with the defaults of ALGORITHMS.md.
+"""The run configuration: every key a run reads, with its default (docs/algorithms.md).
 
 Config files in `configs/` start from `base_config()` and apply an algorithm's defaults with
 `for_algorithm(name)`; the command line overrides any key (`--config.algo.beta=15`). The dict
-is locked, so a misspelt key fails with its name, and typed, so a wrong type fails too.
+is locked, so a misspelt key fails with its name, and typed, so a wrong type fails too. The
+`algo` section holds the hyper-parameters of every registered algorithm (`flowrl_jax.algos`):
+each algorithm reads its own and checks them; `validate` refuses a value set for a key that the
+named algorithm does not read.
 """
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 from ml_collections import config_dict
-
-TASKS = ("countdown", "math", "code", "sql", "toy_first_char")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -64,57 +67,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.epochs = 1  # passes over each rollout batch
     c.optim.mini_batch_prompts = 0  # prompts per optimizer step; 0 = the whole rollout batch
     c.optim.micro_batch_size = 0  # sequences per forward; 0 = the whole mini-batch
+    c.optim.max_skipped_steps = 5  # stop after this many RL steps in a row with no finite
+    #   gradient (every update skipped); 0 = never stop
 
-    c.algo = ml_collections.ConfigDict()
-    c.algo.name = "grpo"
-    c.algo.objective = "policy_gradient"  # policy_gradient | trajectory_balance
-    c.algo.advantage = "grpo"  # see flowrl_jax.losses.advantage_names()
-    c.algo.adv_mean = "group"  # for advantage=group_norm
-    c.algo.adv_std = "group"
-    c.algo.gamma = 1.0
-    c.algo.lam = 1.0
-    c.algo.policy_loss = "ppo_clip"  # ppo_clip | gspo
-    c.algo.clip_ratio_low = 0.2
-    c.algo.clip_ratio_high = 0.2
-    c.algo.clip_ratio_c = config_dict.placeholder(float)  # dual clip; None = off
-    c.algo.loss_agg_mode = "token-mean"
-    c.algo.normalizer = "global"  # global (exact) | local (per micro-batch, as released codes)
-    c.algo.kl_coef = 0.0  # β of the KL-to-reference term in the loss
-    c.algo.kl_estimator = "k3"
-    c.algo.kl_reward_coef = 0.0  # β of the KL penalty in the reward (PPO, REINFORCE++)
-    c.algo.vf_coef = 0.5  # PPO critic
-    c.algo.value_clip = 0.5
-    c.algo.dynamic_sampling = False  # DAPO
-    c.algo.max_resample = 3
-    c.algo.overlong_buffer = 0  # L_b in tokens; 0 = no overlong shaping
-    c.algo.overlong_penalty = 1.0
-    c.algo.overlong_filter = False
-    # FlowRL (§5)
-    c.algo.beta = 15.0
-    c.algo.weight_mode = "clip"  # none | raw | clip | max
-    c.algo.weight_clip = 0.2
-    c.algo.weight_max = 10.0
-    c.algo.length_normalize = True
-    c.algo.use_logz = True
-    c.algo.logz_exclude_last_prompt_token = True
-    c.algo.logz_stop_gradient = False
-    c.algo.logz_dropout = 0.1
-    c.algo.reference = "initial"  # initial | old (the "reference = old policy" ablation)
-    # DPH-RL (§4)
-    c.algo.divergence = ""  # forward_kl | js | alpha; empty = none
-    c.algo.eta = 0.01
-    c.algo.alpha = 0.2
-    c.algo.pef_samples = 8  # n samples per prompt when building D_pef
-    c.algo.pef_correct = 8  # prompts solved in at least this many are "perfect"
-    c.algo.stored_per_step = 16
-    c.algo.dph_weighting = "token"  # token | microbatch (the released code's weighting)
-    c.algo.explore_only = True  # online RL only on D_exp (prompts not in D_pef)
+    c.algo = algo_section()
 
     c.reward = ml_collections.ConfigDict()
     c.reward.correct = 1.0
     c.reward.wrong = 0.0
     c.reward.timeout_s = 5.0
-    c.reward.num_workers = 0  # 0 = one per CPU core
+    c.reward.num_workers = 0  # verifier processes; 0 = one per CPU core
+    c.reward.unsafe_in_process = False  # verify in the trainer's process: no sandbox, no timeout
 
     c.eval = ml_collections.ConfigDict()
     c.eval.every = 0  # steps; 0 = only at the end
@@ -135,46 +98,62 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def algo_section() -> ml_collections.ConfigDict:
+    """`name` and the hyper-parameters of every registered algorithm, with their defaults."""
+    from flowrl_jax.algos import config_fields
+
+    section = ml_collections.ConfigDict()
+    section.name = "grpo"
+    for key, (default, kind) in sorted(config_fields().items()):
+        section[key] = config_dict.placeholder(kind) if default is None else default
+    return section
+
+
 def for_algorithm(name: str, config: ml_collections.ConfigDict | None = None):
     """`config` (default: `base_config()`) with algorithm `name`'s defaults applied, locked."""
     from flowrl_jax.algos import get_algorithm
 
     config = base_config() if config is None else config
-    algo = get_algorithm(name)
     config.algo.name = name
-    config.algo.update(algo.defaults)
+    config.algo.update(get_algorithm(name).defaults)
     config.lock()
     return config
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Checks values that the types alone do not, naming the key and the valid choices."""
-    from flowrl_jax.algos import get_algorithm
-    from flowrl_jax.losses import AGG_MODES, F_DIVERGENCES, WEIGHT_MODES, advantage_names
+    """Checks values that the types alone do not, naming the key, its value and what is valid.
 
-    get_algorithm(config.algo.name)
+    The algorithm checks its own section (`Params`), and here the rest: choices, ranges, and
+    how the step's batch splits into mini- and micro-batches.
+    """
+    from flowrl_jax.algos import make_algorithm
+    from flowrl_jax.tasks import task_names
 
-    def choice(key: str, value, valid):
-        if value not in valid:
-            raise ValueError(f"config.{key}={value!r} is not valid; choose one of {list(valid)}.")
+    def fail(key: str, value, what: str):
+        raise ValueError(f"config.{key}={value!r} {what}.")
 
-    def positive(key: str, value):
-        if not value > 0:
-            raise ValueError(f"config.{key}={value!r} must be > 0.")
+    def check(key: str, ok, what: str):
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        if not ok(node):
+            fail(key, node, what)
 
-    choice("task", config.task, TASKS)
-    choice("algo.objective", config.algo.objective, ("policy_gradient", "trajectory_balance"))
-    choice("algo.advantage", config.algo.advantage, advantage_names())
-    choice("algo.policy_loss", config.algo.policy_loss, ("ppo_clip", "gspo"))
-    choice("algo.loss_agg_mode", config.algo.loss_agg_mode, AGG_MODES)
-    choice("algo.normalizer", config.algo.normalizer, ("global", "local"))
-    choice("algo.weight_mode", config.algo.weight_mode, WEIGHT_MODES)
-    choice("algo.reference", config.algo.reference, ("initial", "old"))
-    choice("algo.divergence", config.algo.divergence, ("", *F_DIVERGENCES))
-    choice("algo.dph_weighting", config.algo.dph_weighting, ("token", "microbatch"))
-    choice("optim.schedule", config.optim.schedule, ("constant", "cosine"))
-    choice("dtype", config.dtype, ("float32", "bfloat16"))
-    choice("param_dtype", config.param_dtype, ("float32", "bfloat16"))
+    def number(low: float, high: float = math.inf, *, strict_low: bool = False):
+        def ok(v):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                return False
+            return (v > low if strict_low else v >= low) and v <= high
+
+        return ok
+
+    def choice(key: str, valid):
+        check(key, lambda v: v in valid, f"is not valid; choose one of {list(valid)}")
+
+    choice("task", task_names())
+    choice("dtype", ("float32", "bfloat16"))
+    choice("param_dtype", ("float32", "bfloat16"))
+    choice("optim.schedule", ("constant", "cosine"))
     for key in (
         "steps",
         "rollout.prompts_per_step",
@@ -183,11 +162,40 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "data.max_prompt_len",
         "optim.epochs",
     ):
-        positive(key, config[key.split(".")[0]][key.split(".")[1]] if "." in key else config[key])
-    if config.algo.advantage in ("rloo",) and config.rollout.group_size < 2:
-        raise ValueError("algo.advantage='rloo' needs rollout.group_size >= 2.")
-    if config.rollout.temperature <= 0 and config.algo.objective == "trajectory_balance":
-        raise ValueError("FlowRL needs rollout.temperature > 0 (log-probs under logits / T).")
+        check(key, number(1), "must be >= 1")
+    for key in ("mesh.data", "mesh.fsdp", "mesh.tensor"):
+        check(key, lambda v: v == -1 or v >= 1, "must be >= 1, or -1 for the remaining devices")
+    if [config.mesh.data, config.mesh.fsdp, config.mesh.tensor].count(-1) > 1:
+        raise ValueError("config.mesh: at most one of data, fsdp, tensor may be -1.")
+    for key in ("seed", "data.seed", "data.num_train", "data.num_eval"):
+        check(key, number(0), "must be >= 0")
+    check("optim.lr", number(0, strict_low=True), "must be a finite number > 0")
+    check("optim.grad_clip", number(0, strict_low=True), "must be a finite number > 0")
+    for key in ("optim.weight_decay", "optim.warmup_steps", "optim.mini_batch_prompts"):
+        check(key, number(0), "must be >= 0")
+    check("optim.micro_batch_size", number(0), "must be >= 0 (0: the whole mini-batch)")
+    check("optim.max_skipped_steps", number(0), "must be >= 0 (0: never stop)")
+    for key in ("optim.b1", "optim.b2"):
+        check(key, number(0, 1), "must be in [0, 1]")
+    check("rollout.temperature", number(0), "must be >= 0 (0: greedy)")
+    check("rollout.top_p", number(0, 1, strict_low=True), "must be in (0, 1]")
+    check("rollout.top_k", number(0), "must be >= 0 (0: off)")
+    for key in ("reward.correct", "reward.wrong"):
+        check(key, number(-math.inf), "must be a finite number")
+    check("reward.timeout_s", number(0, strict_low=True), "must be a finite number > 0")
+    check("reward.num_workers", number(0), "must be >= 0 (0: one per CPU core)")
+    for key in ("eval.every", "eval.num_problems", "eval.num_samples"):
+        check(key, number(0), "must be >= 0")
+    check("eval.temperature", number(0), "must be >= 0 (0: greedy)")
+    check("eval.top_p", number(0, 1, strict_low=True), "must be in (0, 1]")
+    check("eval.ks", lambda v: len(v) > 0 and all(number(1)(k) for k in v), "must be ints >= 1")
+    check("checkpoint.every", number(0), "must be >= 0 (0: only at the end)")
+    check("checkpoint.keep", number(1), "must be >= 1")
+
+    algorithm = make_algorithm(config.algo)
+    _check_unread_algo_keys(config.algo, algorithm)
+    algorithm.check_run(config)
+
     prompts = config.rollout.prompts_per_step
     mini = config.optim.mini_batch_prompts or prompts
     if prompts % mini:
@@ -197,25 +205,50 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     seqs = mini * config.rollout.group_size
     n_mini = prompts // mini
-    stored = config.algo.stored_per_step if config.algo.divergence else 0
-    if stored % n_mini:
+    extra = algorithm.extra_rows_per_step(config)
+    if extra % n_mini:
         raise ValueError(
-            f"algo.stored_per_step={stored} does not split evenly over the {n_mini} "
-            "mini-batches of a step (rollout.prompts_per_step / optim.mini_batch_prompts)."
+            f"the {extra} rows {config.algo.name} adds per step do not split evenly over the "
+            f"{n_mini} mini-batches of a step (rollout.prompts_per_step / "
+            "optim.mini_batch_prompts)."
         )
-    rows = seqs + stored // n_mini  # what the trainer's update splits into micro-batches
+    rows = seqs + extra // n_mini  # what the trainer's update splits into micro-batches
     micro = config.optim.micro_batch_size or rows
     if rows % micro or (config.optim.micro_batch_size and seqs % micro):
         held = f"{seqs} sequences (mini_batch_prompts x group_size)"
-        if stored:
-            held += f" + {stored // n_mini} stored DPH-RL samples"
+        if extra:
+            held += f" + {extra // n_mini} rows {config.algo.name} adds"
         raise ValueError(
             f"a mini-batch holds {held}: each part must be a multiple of "
             f"optim.micro_batch_size={micro}."
         )
 
 
-def countdown_config(algorithm: str) -> ml_collections.ConfigDict:
+def _check_unread_algo_keys(section: ml_collections.ConfigDict, algorithm) -> None:
+    """A value set for a hyper-parameter the named algorithm does not have would be ignored
+    silently (e.g. `algo.overlong_buffer` with `algo.name=grpo`, or a config built for another
+    algorithm): refuse it, naming the algorithms that read it."""
+    import dataclasses
+
+    from flowrl_jax.algos import algorithm_names, config_fields, get_algorithm
+
+    read = {f.name for f in dataclasses.fields(algorithm.Params)}
+    for key, (default, _) in sorted(config_fields().items()):
+        if key in read or section[key] == default:
+            continue
+        users = [
+            n
+            for n in algorithm_names()
+            if key in {f.name for f in dataclasses.fields(get_algorithm(n).Params)}
+        ]
+        raise ValueError(
+            f"config.algo.{key}={section[key]!r} is not read by algo.name={section.name!r} "
+            f"(it is a hyper-parameter of {', '.join(users)}): remove it, or start from that "
+            f"algorithm's config (for_algorithm / configs/...)."
+        )
+
+
+def countdown_config(algorithm: str = "grpo") -> ml_collections.ConfigDict:
     """`algorithm` on the embedded Countdown task, with budgets sized for a laptop CPU.
 
     The base policy is the tiny Qwen2-architecture model the project trains itself

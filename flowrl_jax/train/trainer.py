@@ -3,6 +3,9 @@
 `Trainer(config).train()` runs `config.steps` RL steps from `config.model_path`, writing into
 `config.workdir`: the resolved config, metrics (JSONL, TensorBoard), orbax checkpoints, the
 evaluation results and, at the end, the policy as Hugging Face safetensors in `export/`.
+
+The loop names no algorithm and no task: it calls the algorithm's hooks
+(`flowrl_jax.algos.base`, in the order listed there) and the task's scorer.
 """
 
 from __future__ import annotations
@@ -21,37 +24,35 @@ import ml_collections
 import numpy as np
 import optax
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding
 
-from flowrl_jax.algos.objectives import OBJECTIVES
-from flowrl_jax.data.tasks import PromptSet, load_problems, tokenize_prompts
-from flowrl_jax.distributed import make_mesh, shard_model
+from flowrl_jax.algos import RunContext, make_algorithm
+from flowrl_jax.data import PromptSet, tokenize_prompts
+from flowrl_jax.distributed import make_mesh, replicated, rows_sharding, shard_model
 from flowrl_jax.eval.evaluate import evaluate_configured
 from flowrl_jax.models import from_pretrained, load_tokenizer, save_pretrained
-from flowrl_jax.models.heads import LogZHead, ValueHead
-from flowrl_jax.train import rollout as ro
+from flowrl_jax.optim import make_optimizer
+from flowrl_jax.rollout import (
+    Rollout,
+    SamplingOptions,
+    ScoreFn,
+    TaskScorer,
+    generate,
+    generate_all,
+    make_scorer,
+    reason_counts,
+)
+from flowrl_jax.tasks import get_task
 from flowrl_jax.train.checkpoint import Checkpointer
 from flowrl_jax.train.config import validate
 from flowrl_jax.train.metrics import MetricsLogger
-from flowrl_jax.train.reference_set import ReferenceSet, build_reference_set
-from flowrl_jax.train.scoring import make_scorer
-from flowrl_jax.train.step import (
-    PolicyModel,
-    make_forward_fn,
-    make_optimizer,
-    make_train_step,
-)
+from flowrl_jax.train.step import PolicyModel, make_forward_fn, make_train_step
 
 log = logging.getLogger("flowrl_jax")
 
-
-def _sampling(rollout: Any) -> dict[str, Any]:
-    return dict(
-        temperature=rollout.temperature,
-        top_p=rollout.top_p,
-        top_k=rollout.top_k,
-        max_new_tokens=rollout.max_new_tokens,
-    )
+VERIFIER_ERROR_LIMIT = 0.5
+"""A step whose items are mostly verifier errors stops the run: a broken verifier must not look
+like a model that never learns."""
 
 
 class Trainer:
@@ -59,45 +60,50 @@ class Trainer:
 
     def __init__(self, config: ml_collections.ConfigDict):
         validate(config)
-        assert config.algo.objective in OBJECTIVES
         self.config = config
-        self.algo = config.algo
+        self.algo = make_algorithm(config.algo)
+        self.task = get_task(config.task)
         self.workdir = os.path.abspath(config.workdir)
         os.makedirs(self.workdir, exist_ok=True)
 
         lm = from_pretrained(config.model_path, dtype=config.dtype, param_dtype=config.param_dtype)
         self.tokenizer = load_tokenizer(config.model_path, vocab_size=lm.config.vocab_size)
         rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
-        hidden = lm.config.hidden_size
-        logz = None
-        if self.algo.objective == "trajectory_balance" and self.algo.use_logz:
-            logz = LogZHead(hidden, rngs=rngs, dropout=self.algo.logz_dropout)
-        value = ValueHead(hidden, rngs=rngs) if self.algo.advantage == "gae" else None
-        self.model = PolicyModel(lm, logz=logz, value=value)
+        self.model = PolicyModel(lm, **self.algo.heads(lm.config.hidden_size, rngs))
         self.mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
         shard_model(self.model, self.mesh)
         self.graphdef, self.params, self.rest = nnx.split(self.model, nnx.Param, ...)
-        self.needs_ref = bool(
-            self.algo.kl_coef
-            or self.algo.kl_reward_coef
-            or (self.algo.objective == "trajectory_balance" and self.algo.reference == "initial")
-        )
-        self.ref_params = jax.tree.map(jnp.copy, self.params) if self.needs_ref else None
+        needs_ref = self.algo.needs_reference
+        self.ref_params = jax.tree.map(jnp.copy, self.params) if needs_ref else None
 
         self.prompt_len = config.data.max_prompt_len
         self.max_new = config.rollout.max_new_tokens
+        self.sampling = SamplingOptions.of(config.rollout, self.max_new)
         self.train_set = self._prompts("train")
         self.eval_set = self._prompts("eval")
         self.step = 0
         self.cursor = {"epoch": 0, "index": 0}
-        self.pool: np.ndarray = np.arange(len(self.train_set))  # online prompts (D_exp for DPH)
-        self.reference_set: ReferenceSet | None = None
+        self.pool: np.ndarray = np.arange(len(self.train_set))  # the prompts sampled online
+        self.skipped_in_a_row = 0  # RL steps whose every update was skipped
 
-        kw = dict(
-            prompt_len=self.prompt_len, temperature=config.rollout.temperature, algo=self.algo
+        self.forward = make_forward_fn(
+            self.graphdef,
+            prompt_len=self.prompt_len,
+            temperature=config.rollout.temperature,
+            algo=self.algo,
         )
-        self.forward = make_forward_fn(self.graphdef, **kw)
-        self.set_optimizer(make_optimizer(config.optim, config.steps))
+        self.set_optimizer(
+            make_optimizer(
+                lr=config.optim.lr,
+                total_steps=config.steps,
+                warmup_steps=config.optim.warmup_steps,
+                schedule=config.optim.schedule,
+                weight_decay=config.optim.weight_decay,
+                b1=config.optim.b1,
+                b2=config.optim.b2,
+                grad_clip=config.optim.grad_clip,
+            )
+        )
 
     @functools.cached_property
     def checkpointer(self) -> Checkpointer:
@@ -109,9 +115,12 @@ class Trainer:
         self.tx = tx
         # optax creates its step counters off the mesh; the update returns them on it. Place
         # them there now, or the second update would compile again for the new input sharding.
-        replicated = NamedSharding(self.mesh, PartitionSpec())
         self.opt_state = jax.tree.map(
-            lambda x: x if isinstance(x.sharding, NamedSharding) else jax.device_put(x, replicated),
+            lambda x: (
+                x
+                if isinstance(x.sharding, NamedSharding)
+                else jax.device_put(x, replicated(self.mesh))
+            ),
             tx.init(self.params),
         )
         self.train_step = make_train_step(
@@ -127,7 +136,7 @@ class Trainer:
 
     def _prompts(self, split: str) -> PromptSet:
         c = self.config
-        problems = load_problems(c, split)
+        problems = self.task.problems(c.data, split)
         prompts = tokenize_prompts(
             problems, self.tokenizer, self.prompt_len, chat_template=c.data.chat_template
         )
@@ -159,9 +168,9 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ rollout
 
-    def _generate(self, idx: np.ndarray, key: jax.Array, score, timings) -> ro.Rollout:
+    def _generate(self, idx: np.ndarray, key: jax.Array, score: ScoreFn, timings) -> Rollout:
         s = self.train_set
-        return ro.generate(
+        return generate(
             self.model.lm,
             self.tokenizer,
             s.ids[idx],
@@ -169,74 +178,94 @@ class Trainer:
             [s.problems[i].reference for i in idx],
             key,
             num_samples=self.config.rollout.group_size,
-            sampling=_sampling(self.config.rollout),
+            sampling=self.sampling,
             score=score,
             timings=timings,
         )
 
-    def collect(self, key: jax.Array, score, timings: dict) -> tuple[dict, dict]:
-        """One step's batch (device arrays, see `rollout`) and its rollout metrics."""
+    def run_context(self, score: ScoreFn) -> RunContext:
+        """What an algorithm's `setup` may use (it samples the initial policy)."""
+        c = self.config
+
+        def rollout(idx: np.ndarray, num_samples: int, key: jax.Array, desc: str = "rollout"):
+            return generate_all(
+                self.model.lm,
+                self.tokenizer,
+                self.train_set,
+                idx,
+                key,
+                num_samples=num_samples,
+                sampling=self.sampling,
+                score=score,
+                chunk=c.rollout.prompts_per_step,
+                progress=c.log.progress,
+                desc=desc,
+            )
+
+        return RunContext(
+            rollout=rollout,
+            num_prompts=len(self.train_set),
+            prompts_per_step=c.rollout.prompts_per_step,
+            prompt_len=self.prompt_len,
+            max_new_tokens=self.max_new,
+            workdir=self.workdir,
+            seed=c.seed,
+            progress=c.log.progress,
+        )
+
+    def collect(self, key: jax.Array, score: TaskScorer, timings: dict) -> tuple[dict, dict]:
+        """One step's batch (a dict of device arrays) and its rollout metrics.
+
+        Batch: `ids`, `attn` [B, P+T]; `mask` [B, T] (the tokens in the loss); `lp_old` [B, T]
+        (the sampler's, or recomputed); `lp_ref` [B, T] when the algorithm needs a reference;
+        and what the algorithm's `advantages` and `extra_rows` add.
+        """
         c, algo, g = self.config, self.algo, self.config.rollout.group_size
         n = c.rollout.prompts_per_step
-        r = self._generate(self._next_prompts(n), jax.random.fold_in(key, 0), score, timings)
-        metrics: dict[str, Any] = {}
-        if algo.dynamic_sampling:  # DAPO: resample until n groups have mixed correctness
-            tries = 0
-            while len(ro.dynamic_sampling_keep(r.correct, g)) < n and tries < algo.max_resample:
-                tries += 1
-                extra = self._generate(
-                    self._next_prompts(n), jax.random.fold_in(key, tries), score, timings
-                )
-                r = ro.concat([r, extra])
-            mixed = ro.dynamic_sampling_keep(r.correct, g)
-            uniform = np.setdiff1d(np.arange(len(r.texts) // g), mixed)
-            r = ro.select_groups(r, np.concatenate([mixed, uniform])[:n], g)
-            metrics.update(ds_resamples=tries, ds_filled=max(n - len(mixed), 0))
 
-        rewards, mask = ro.shape_rewards(r, algo, self.max_new)
-        batch = {
-            "ids": r.ids,
-            "attn": r.attn,
-            "mask": mask,
-            "lp_old": r.lp_old,
-            "stored": jnp.zeros(len(r.texts), bool),
-        }
-        start = time.perf_counter()
-        fwd = None
-        if c.rollout.recompute_logprobs or self.model.value is not None:
-            fwd = self._forward(self.params, batch)
-            if c.rollout.recompute_logprobs:
-                batch["lp_old"] = fwd["lp"]
-        if self.needs_ref:
-            batch["lp_ref"] = self._forward(self.ref_params, batch)["lp"]
-        values = None if fwd is None else fwd.get("values")
-        batch["values_old"] = jnp.zeros_like(batch["lp_old"]) if values is None else values
-        batch.update(
-            ro.advantages(
-                rewards,
-                mask,
-                algo=algo,
-                group_size=g,
-                lp_old=batch["lp_old"],
-                lp_ref=batch.get("lp_ref"),
-                values=values,
+        def draw(attempt: int) -> Rollout:
+            return self._generate(
+                self._next_prompts(n), jax.random.fold_in(key, attempt), score, timings
             )
-        )
-        timings["reference"] = time.perf_counter() - start
-        if algo.divergence:
-            batch = self._append_stored(batch)
 
-        lengths = r.lengths
+        r, metrics = algo.collect(draw, n, g)
+        rewards, mask = algo.shape_rewards(r, self.max_new)
+        batch = {"ids": r.ids, "attn": r.attn, "mask": mask, "lp_old": r.lp_old}
+        start = time.perf_counter()
+        old = None
+        if c.rollout.recompute_logprobs or algo.needs_old_forward:
+            old = self._forward(self.params, batch)
+            if c.rollout.recompute_logprobs:
+                batch["lp_old"] = old["lp"]
+        if self.ref_params is not None:
+            batch["lp_ref"] = self._forward(self.ref_params, batch)["lp"]
+        batch.update(algo.advantages(rewards, batch, group_size=g, old=old))
+        timings["reference"] = time.perf_counter() - start
+        batch = algo.extra_rows(batch, self.step)
+
         metrics.update(
             reward=float(np.mean(rewards)),
             reward_std=float(np.std(rewards)),
             accuracy=float(np.mean(r.correct)),
-            response_len=float(np.mean(lengths)),
-            response_len_max=int(np.max(lengths)),
+            response_len=float(np.mean(r.lengths)),
+            response_len_max=int(np.max(r.lengths)),
             truncated_frac=float(np.mean(r.truncated)),
-            tokens=int(np.sum(lengths)),
+            tokens=int(np.sum(r.lengths)),
+            verifier_failed=int(np.sum(r.failed)),
+            **{f"reasons/{k}": v for k, v in reason_counts(r.reasons).items()},
         )
+        self._check_verifier(r)
         return batch, metrics
+
+    def _check_verifier(self, r: Rollout) -> None:
+        failed = int(np.sum(r.failed))
+        if failed > VERIFIER_ERROR_LIMIT * len(r.failed):
+            example = r.reasons[int(np.argmax(r.failed))]
+            raise RuntimeError(
+                f"step {self.step + 1}: the verifier failed on {failed} of {len(r.failed)} "
+                f"responses (e.g. {example!r}): the {self.config.task!r} verifier or its "
+                "references are broken; fix them before training on these rewards."
+            )
 
     def _forward(self, params, batch: dict) -> dict[str, jax.Array]:
         """No-gradient forward over the batch in micro-batches (one compiled shape)."""
@@ -248,61 +277,48 @@ class Trainer:
         ]
         return jax.tree.map(lambda *x: jnp.concatenate(x), *outs)
 
-    def _append_stored(self, batch: dict) -> dict:
-        """DPH-RL: the step's stored D_pef samples after the online rows (lp_ref stored)."""
-        ref = self.reference_set
-        batch["lp_ref_stored"] = jnp.zeros_like(batch["lp_old"])
-        if ref is None or not len(ref):
-            return batch
-        s = self.algo.stored_per_step
-        rows = np.random.default_rng([self.config.seed, self.step, 7]).choice(len(ref), s)
-        stored = {
-            "ids": ref.ids[rows],
-            "attn": ref.attn[rows],
-            "mask": ref.mask[rows],
-            "lp_old": ref.lp_ref[rows],
-            "lp_ref_stored": ref.lp_ref[rows],
-            "stored": jnp.ones(s, bool),
-        }
-        if "lp_ref" in batch:
-            stored["lp_ref"] = ref.lp_ref[rows]
-        for k in batch:
-            if k not in stored:
-                stored[k] = jnp.zeros((s, *batch[k].shape[1:]), batch[k].dtype)
-        return {k: jnp.concatenate([batch[k], jnp.asarray(stored[k])]) for k in batch}
-
     # ------------------------------------------------------------------------------ update
 
     def update(self, batch: dict, key: jax.Array) -> dict[str, float]:
-        """E epochs over the batch in mini-batches; each mini-batch is one optimizer step."""
+        """E epochs over the batch in mini-batches; each mini-batch is one optimizer step.
+
+        The rollout's rows (prompts_per_step · group_size) are shuffled each epoch; rows the
+        algorithm added after them (`extra_rows`) are split evenly, in order, over the
+        mini-batches.
+        """
         c = self.config
-        online = np.flatnonzero(~np.asarray(batch["stored"]))
-        stored = np.flatnonzero(np.asarray(batch["stored"]))
+        rows = np.arange(batch["ids"].shape[0])
+        sampled = c.rollout.prompts_per_step * c.rollout.group_size
+        online, extra = rows[:sampled], rows[sampled:]
         n_mini = c.rollout.prompts_per_step // (
             c.optim.mini_batch_prompts or c.rollout.prompts_per_step
         )
         per_mini = len(online) // n_mini
-        stored_per_mini = len(stored) // n_mini
-        rows_per_mini = per_mini + stored_per_mini
+        extra_per_mini = len(extra) // n_mini
+        rows_per_mini = per_mini + extra_per_mini
         micro = c.optim.micro_batch_size or rows_per_mini
         if rows_per_mini % micro:
             raise ValueError(
-                f"a mini-batch of {rows_per_mini} rows ({per_mini} online + {stored_per_mini} "
-                f"stored) does not split into micro-batches of optim.micro_batch_size={micro}."
+                f"a mini-batch of {rows_per_mini} rows ({per_mini} sampled + {extra_per_mini} "
+                f"added by {c.algo.name}) does not split into micro-batches of "
+                f"optim.micro_batch_size={micro}."
             )
         history = []
         for epoch in range(c.optim.epochs):
             k = jax.random.fold_in(key, 1000 + epoch)
             perm = np.asarray(jax.random.permutation(k, online))
             for m in range(n_mini):
-                rows = np.concatenate(
+                take = np.concatenate(
                     [
                         perm[m * per_mini : (m + 1) * per_mini],
-                        stored[m * stored_per_mini : (m + 1) * stored_per_mini],
+                        extra[m * extra_per_mini : (m + 1) * extra_per_mini],
                     ]
                 )
                 mini = {
-                    name: self._place(x[rows].reshape(rows_per_mini // micro, micro, *x.shape[1:]))
+                    name: jax.device_put(
+                        x[take].reshape(rows_per_mini // micro, micro, *x.shape[1:]),
+                        rows_sharding(self.mesh, micro, x.ndim + 1, row_axis=1),
+                    )
                     for name, x in batch.items()
                 }
                 self.params, self.opt_state, metrics = self.train_step(
@@ -312,14 +328,31 @@ class Trainer:
         nnx.update(self.model, self.params)
         out = {k: float(np.mean([float(h[k]) for h in history])) for k in history[0]}
         out["skipped"] = float(np.sum([float(h["skipped"]) for h in history]))
+        out["updates"] = len(history)
         return out
 
-    def _place(self, x: jax.Array) -> jax.Array:
-        """A [n_micro, micro, ...] array with its micro-batch rows split over (data, fsdp)."""
-        shards = self.mesh.shape["data"] * self.mesh.shape["fsdp"]
-        spec = [None, ("data", "fsdp") if x.shape[1] % shards == 0 else None]
-        spec += [None] * (x.ndim - 2)
-        return jax.device_put(x, NamedSharding(self.mesh, PartitionSpec(*spec)))
+    def _check_skips(self, metrics: dict[str, Any]) -> None:
+        """Warns of skipped updates (a non-finite gradient); stops the run when every update
+        of `optim.max_skipped_steps` RL steps in a row was skipped."""
+        if not metrics["skipped"]:
+            self.skipped_in_a_row = 0
+            return
+        log.warning(
+            "step %d: %d of %d updates skipped (the gradient was not finite)",
+            self.step + 1,
+            metrics["skipped"],
+            metrics["updates"],
+        )
+        all_skipped = metrics["skipped"] == metrics["updates"]
+        self.skipped_in_a_row = self.skipped_in_a_row + 1 if all_skipped else 0
+        limit = self.config.optim.max_skipped_steps
+        if limit and self.skipped_in_a_row >= limit:
+            raise FloatingPointError(
+                f"every update of the last {limit} RL steps had a non-finite gradient "
+                f"(optim.max_skipped_steps={limit}): the parameters have not changed since step "
+                f"{self.step + 1 - limit}. Lower optim.lr, check the rewards and the algorithm's "
+                "settings (an unclipped importance weight can overflow), or raise the limit."
+            )
 
     # ------------------------------------------------------------------------------ state
 
@@ -344,7 +377,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ loop
 
-    def run_eval(self, score, key: jax.Array) -> dict[str, float]:
+    def run_eval(self, score: ScoreFn, key: jax.Array) -> dict[str, float]:
         result = evaluate_configured(
             self.model.lm, self.tokenizer, self.eval_set, score, key, self.config
         )
@@ -368,10 +401,11 @@ class Trainer:
         logger = MetricsLogger(
             self.workdir, c.steps, self.step, tensorboard=c.log.tensorboard, progress=c.log.progress
         )
-        metrics: dict[str, float] = {}
+        metrics: dict[str, Any] = {}
         with make_scorer(c) as score, contextlib.closing(logger):
-            if self.algo.divergence:
-                self.reference_set, self.pool = build_reference_set(self, score)
+            pool = self.algo.setup(self.run_context(score))
+            if pool is not None:
+                self.pool = pool
             while self.step < c.steps:
                 key = jax.random.fold_in(base_key, self.step)
                 timings: dict[str, float] = {}
@@ -383,6 +417,8 @@ class Trainer:
                 timings["step"] = time.perf_counter() - start
                 metrics.update({f"time/{k}": v for k, v in timings.items()})
                 metrics["tokens_per_s/rollout"] = metrics["tokens"] / max(timings["rollout"], 1e-9)
+                metrics["verifier_replaced_workers"] = score.replaced_workers
+                self._check_skips(metrics)
                 self.step += 1
                 if c.eval.every and self.step % c.eval.every == 0 and self.step < c.steps:
                     metrics.update(self.run_eval(score, jax.random.fold_in(eval_key, self.step)))

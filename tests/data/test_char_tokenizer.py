@@ -5,8 +5,8 @@ import json
 import pytest
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from flowrl_jax.data.countdown import generate_splits
 from flowrl_jax.data.tokenizer import CHAR_ALPHABET, SPECIAL_TOKENS, build_char_tokenizer
+from flowrl_jax.tasks.countdown.generator import generate_splits
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The Countdown generator and solver (flowrl_jax/data/countdown.py), checked by the verifier."""
+"""The Countdown generator and solver (tasks/countdown/generator.py), checked by the verifier."""
 
 import itertools
 import random
@@ -7,7 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from flowrl_jax.data.countdown import (
+from flowrl_jax.rewards.countdown import canonical_form, verify
+from flowrl_jax.tasks.countdown.generator import (
     CountdownSolver,
     format_prompt,
     format_solution,
@@ -16,7 +17,6 @@ from flowrl_jax.data.countdown import (
     sample_solution,
     solve,
 )
-from flowrl_jax.rewards.countdown import canonical_form, verify
 
 SIZES = (400, 100, 100)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowrl_jax.train.pretrain import BaseRecipe
+from flowrl_jax.tasks.countdown.base_policy import BaseRecipe
 
 TINY_RECIPE = BaseRecipe(
     num_train=16,

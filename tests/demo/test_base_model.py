@@ -13,16 +13,16 @@ import torch
 import transformers
 from demo_fixtures import TINY_RECIPE
 
-from flowrl_jax.data.countdown import format_prompt
 from flowrl_jax.models import from_pretrained, load_tokenizer
-from flowrl_jax.train import pretrain
-from flowrl_jax.train.pretrain import (
+from flowrl_jax.tasks.countdown import base_policy
+from flowrl_jax.tasks.countdown.base_policy import (
     SupervisedData,
     build_base_model,
     ensure_base_model,
     load_splits,
     read_build_info,
 )
+from flowrl_jax.tasks.countdown.generator import format_prompt
 
 
 def test_exported_base_matches_transformers(tiny_base):
@@ -74,7 +74,9 @@ def test_batches_put_the_loss_on_the_response_only(tiny_base):
 
 def test_cached_model_is_reused_and_a_new_recipe_rebuilds(tiny_base, monkeypatch):
     calls = []
-    monkeypatch.setattr(pretrain, "build_base_model", lambda p, recipe, **_: calls.append(recipe))
+    monkeypatch.setattr(
+        base_policy, "build_base_model", lambda p, recipe, **_: calls.append(recipe)
+    )
     assert ensure_base_model(tiny_base, TINY_RECIPE) == os.path.abspath(tiny_base)
     assert calls == []
     other = dataclasses.replace(TINY_RECIPE, lr=1e-3)
@@ -88,15 +90,17 @@ def test_a_broken_cache_is_rebuilt(tmp_path, monkeypatch):
         json.dumps({"recipe": TINY_RECIPE.fingerprint()})
     )
     calls = []
-    monkeypatch.setattr(pretrain, "build_base_model", lambda path, recipe, **_: calls.append(path))
+    monkeypatch.setattr(
+        base_policy, "build_base_model", lambda path, recipe, **_: calls.append(path)
+    )
     ensure_base_model(tmp_path / "base", TINY_RECIPE)
     assert calls == [str(tmp_path / "base")]
 
 
 def test_build_is_deterministic(tiny_base, tmp_path):
     recipe = dataclasses.replace(TINY_RECIPE, steps=3)
-    a = build_base_model(tmp_path / "a", recipe, evaluate=False, progress=False)
-    b = build_base_model(tmp_path / "b", recipe, evaluate=False, progress=False)
+    a = build_base_model(tmp_path / "a", recipe, progress=False)
+    b = build_base_model(tmp_path / "b", recipe, progress=False)
     weights = [Path(p, "model.safetensors").read_bytes() for p in (a, b)]
     assert weights[0] == weights[1]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no staging left behind

@@ -10,7 +10,11 @@ import pytest
 from demo_fixtures import TINY_RECIPE
 
 from flowrl_jax.demo import DemoConfig, _parse_set, check_demo, rl_config, run_demo
-from flowrl_jax.train.pretrain import build_base_model, ensure_base_model, recorded_recipe
+from flowrl_jax.tasks.countdown.base_policy import (
+    build_base_model,
+    ensure_base_model,
+    recorded_recipe,
+)
 
 
 @pytest.mark.parametrize(
@@ -99,9 +103,9 @@ def test_a_directory_that_is_not_a_model_is_never_replaced(tmp_path):
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match="does not load as a model"):
-        ensure_base_model(mine, TINY_RECIPE, evaluate=False, progress=False)
+        ensure_base_model(mine, TINY_RECIPE, progress=False)
     with pytest.raises(FileExistsError, match="will not be replaced"):
-        build_base_model(mine, TINY_RECIPE, evaluate=False, progress=False)
+        build_base_model(mine, TINY_RECIPE, progress=False)
     assert os.listdir(mine) == ["notes.txt"]
 
 

@@ -9,7 +9,8 @@ import pathlib
 import pytest
 from demo_fixtures import SMOKE_RL, TINY_RECIPE
 
-from flowrl_jax.demo import DemoConfig, paired_differences, run_demo
+from flowrl_jax.demo import DemoConfig, run_demo
+from flowrl_jax.eval.report import paired_differences
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Pass@k, Avg@k, distinct-n and retention (ALGORITHMS.md §6)."""
+"""Pass@k, Avg@k, distinct-n and retention (docs/algorithms.md §6)."""
 
 import math
 from fractions import Fraction

@@ -1,4 +1,4 @@
-"""Advantages and reward shaping (ALGORITHMS.md §2) against NumPy references written with loops."""
+"""Advantages and reward shaping (docs/algorithms.md §2) against NumPy references with loops."""
 
 import itertools
 import math

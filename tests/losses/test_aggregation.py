@@ -1,4 +1,4 @@
-"""Aggregation (ALGORITHMS.md §1) against a NumPy reference; micro-batch invariance."""
+"""Aggregation (docs/algorithms.md §1) against a NumPy reference; micro-batch invariance."""
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +13,7 @@ MAX_LEN = 11
 
 
 def reference(loss, mask, mode, max_len=None):
-    """ALGORITHMS.md §1 with loops: N_tok, N_seq over the given (whole) batch."""
+    """docs/algorithms.md §1 with loops: N_tok, N_seq over the given (whole) batch."""
     b, t = loss.shape
     n_tok = sum(int(mask[i, j]) for i in range(b) for j in range(t))
     lengths = [int(mask[i].sum()) for i in range(b)]

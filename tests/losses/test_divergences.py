@@ -1,4 +1,4 @@
-"""KL estimators and f-divergences (ALGORITHMS.md §4): references, gradients, limits, stability."""
+"""KL estimators and f-divergences (docs/algorithms.md §4): references, gradients, limits."""
 
 import functools
 import math
@@ -41,7 +41,7 @@ def ref_kl(d, kind):
 
 
 def ref_f(d, kind, alpha=0.2):
-    """Textbook generators f(u), u = exp(d), with the clamps of ALGORITHMS.md §4."""
+    """Textbook generators f(u), u = exp(d), with the clamps of docs/algorithms.md §4."""
     u = math.exp(min(max(d, -20.0), 20.0))
     if kind == "forward_kl":
         return min(max(u - 1.0 - math.log(u), -10.0), 10.0)

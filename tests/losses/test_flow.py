@@ -1,4 +1,4 @@
-"""FlowRL trajectory balance (ALGORITHMS.md §5): reference, hand example, micro-batches."""
+"""FlowRL trajectory balance (docs/algorithms.md §5): reference, hand example, micro-batches."""
 
 import math
 
@@ -22,7 +22,7 @@ tb = jax.jit(trajectory_balance_loss, static_argnames=OPTIONS)
 def ref_tb(
     lp, lp_old, lp_ref, adv, log_z, mask, *, beta, length_normalize, weight_mode, eps=0.2, cap=10.0
 ):
-    """Loss and metrics of ALGORITHMS.md §5, one sequence at a time."""
+    """Loss and metrics of docs/algorithms.md §5, one sequence at a time."""
     terms, deltas, weights, clipped, zs = [], [], [], [], []
     for i in range(lp.shape[0]):
         tokens = np.flatnonzero(mask[i])

@@ -1,4 +1,4 @@
-"""Policy and value losses (ALGORITHMS.md §3) against NumPy references; clip gradients."""
+"""Policy and value losses (docs/algorithms.md §3) against NumPy references; clip gradients."""
 
 import math
 
@@ -26,7 +26,7 @@ def clamp(x, lo, hi):
 
 
 def ref_ppo(lp, lp_old, adv, mask, lo, hi, c):
-    """Loss [B, T], clip flags, dual-clip flags, written from ALGORITHMS.md §3."""
+    """Loss [B, T], clip flags, dual-clip flags, written from docs/algorithms.md §3."""
     loss, clipped, dual = (np.zeros(lp.shape) for _ in range(3))
     for i, t in zip(*np.nonzero(mask), strict=True):
         a = adv[i, t]
@@ -147,7 +147,7 @@ def test_property_ppo_random_masks(seed, keep, scale):
 
 
 def ref_gspo(lp, lp_old, adv, mask, lo, hi):
-    """Loss [B, T] and d loss / d lp [B, T] from the GSPO definition in ALGORITHMS.md §3."""
+    """Loss [B, T] and d loss / d lp [B, T] from the GSPO definition in docs/algorithms.md §3."""
     loss, grad = np.zeros(lp.shape), np.zeros(lp.shape)
     for i in range(lp.shape[0]):
         tokens = np.flatnonzero(mask[i])

@@ -1,4 +1,4 @@
-"""FlowRL's log-Z head and the value head (ALGORITHMS.md §5) against NumPy written from the spec."""
+"""FlowRL's log-Z head and the value head (docs/algorithms.md §5) against NumPy from the spec."""
 
 import math
 

@@ -130,7 +130,13 @@ def test_scorer_close_stops_workers():
 @pytest.mark.parametrize(
     ("task", "responses", "references", "options", "match"),
     [
-        ("algebra", ["x"], ["1"], {}, "unknown task 'algebra'; valid tasks: math, countdown"),
+        (
+            "algebra",
+            ["x"],
+            ["1"],
+            {},
+            "unknown task 'algebra'; valid tasks: code, countdown, math, sql",
+        ),
         ("math", ["x", "y"], ["1"], {}, "2 responses but 1 references"),
         ("math", ["x"], [None], {}, r"references\[0\]"),
         ("math", ["x"], ["1"], {"numbers_use": "exactly_once"}, "unknown option"),

@@ -11,15 +11,15 @@ import jax
 import numpy as np
 from train_fixtures import toy_config, use_sgd
 
-from flowrl_jax.train.scoring import make_scorer
+from flowrl_jax.rollout import make_scorer
 from flowrl_jax.train.trainer import Trainer
 
 
 def run(model_path: str, workdir: str, algorithm: str, mesh: dict, batch=None):
     overrides = {f"mesh.{k}": v for k, v in mesh.items()}
-    trainer = Trainer(
-        toy_config(model_path, workdir, algorithm, **overrides, **{"algo.logz_dropout": 0.0})
-    )
+    if algorithm == "flowrl":
+        overrides["algo.logz_dropout"] = 0.0
+    trainer = Trainer(toy_config(model_path, workdir, algorithm, **overrides))
     use_sgd(trainer)
     if batch is None:
         with make_scorer(trainer.config) as score:

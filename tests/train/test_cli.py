@@ -13,7 +13,7 @@ from flax import nnx
 from train_fixtures import toy_config
 
 from flowrl_jax.models import from_pretrained
-from flowrl_jax.train.scoring import make_scorer
+from flowrl_jax.rollout import make_scorer
 from flowrl_jax.train.trainer import Trainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))

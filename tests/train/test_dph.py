@@ -7,7 +7,7 @@ import json
 import numpy as np
 from train_fixtures import toy_config
 
-from flowrl_jax.train.reference_set import exploration_pool
+from flowrl_jax.algos.dph import exploration_pool
 from flowrl_jax.train.trainer import Trainer
 
 
@@ -24,7 +24,7 @@ def test_reference_set_is_built_stored_and_reused(solved_toy_policy, tmp_path):
     overrides = {"algo.pef_samples": 2, "algo.pef_correct": 2, "optim.micro_batch_size": 4}
     trainer = Trainer(toy_config(solved_toy_policy, tmp_path, "dph_js", **overrides))
     trainer.train()
-    ref = trainer.reference_set
+    ref = trainer.algo.reference_set
     assert len(ref) > 0 and (tmp_path / "reference_set.npz").exists()
     # stored samples are correct responses of D_pef prompts, with their reference log-probs
     responses = ref.ids[:, -ref.mask.shape[1] :]
@@ -38,11 +38,11 @@ def test_reference_set_is_built_stored_and_reused(solved_toy_policy, tmp_path):
 
     again = Trainer(toy_config(solved_toy_policy, tmp_path, "dph_js", **overrides, steps=3))
     again.train(resume=True)
-    np.testing.assert_array_equal(again.reference_set.ids, ref.ids)
+    np.testing.assert_array_equal(again.algo.reference_set.ids, ref.ids)
 
 
 def test_empty_reference_set_warns_and_trains(tiny_model, tmp_path, caplog):
     trainer = Trainer(toy_config(tiny_model, tmp_path, "dph_forward_kl", **{"algo.pef_correct": 2}))
     trainer.train()
-    assert len(trainer.reference_set) == 0
+    assert len(trainer.algo.reference_set) == 0
     assert "D_pef is empty" in caplog.text

@@ -27,9 +27,8 @@ def toy_config(model_path: str, workdir, algorithm: str = "grpo", **overrides):
     c.checkpoint.export_hf = False
     c.log.progress = False
     c.log.tensorboard = False
-    c.algo.pef_samples = 2
-    c.algo.pef_correct = 1
-    c.algo.stored_per_step = 8
+    if algorithm.startswith("dph"):
+        c.algo.update(pef_samples=2, pef_correct=1, stored_per_step=8)
     c = for_algorithm(algorithm, c)
     with c.unlocked():
         for key, value in overrides.items():
