@@ -168,7 +168,7 @@ class _Report:
     """The harness's report, read as it streams: one ``(passed, why)`` per test, in order.
 
     ``feed`` returns True when the run can stop: a test failed and ``partial`` is off, or the
-    report is unreadable (the harness never writes one; garbage means it was cut off)."""
+    report is unreadable (which fails the test it was about)."""
 
     def __init__(self, tests: list[dict], judge, partial: bool):
         self.tests, self.judge, self.partial = tests, judge, partial
@@ -185,8 +185,9 @@ class _Report:
                 header = json.loads(line)
                 size, index = header["size"], header["test"]
             except (ValueError, TypeError, KeyError):
-                return True
+                index = None
             if index != len(self.outcomes):
+                self.outcomes.append((False, "unreadable harness report"))
                 return True
             if len(rest) < size:
                 return False

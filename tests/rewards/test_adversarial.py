@@ -17,7 +17,6 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pyseccomp
 import pytest
@@ -590,7 +589,7 @@ def test_math_hacks_cost_reward_zero(scorer):
         assert result.reward == 0.0, (response, result)
 
 
-def test_the_suite_has_at_least_100_cases_and_the_docs_say_how_many():
+def test_the_suite_has_at_least_100_cases_and_the_docs_say_how_many(doc_shows):
     tables = {
         "sandbox and harness, stdin programs": len(CODE_ATTACKS) + 1,
         "function-call programs": len(CALL_ATTACKS),
@@ -598,7 +597,9 @@ def test_the_suite_has_at_least_100_cases_and_the_docs_say_how_many():
         "SQL queries": len(SQL_ATTACKS),
     }
     assert sum(tables.values()) >= 100
-    docs = (Path(__file__).parents[2] / "docs" / "verifiers.md").read_text()
-    for table, count in tables.items():
-        assert f"| {table} | {count} |" in docs, (table, count)
-    assert f"| total | {sum(tables.values())} |" in docs
+    doc_shows(
+        [
+            *(f"| {table} | {n} |" for table, n in tables.items()),
+            f"| total | {sum(tables.values())} |",
+        ]
+    )
