@@ -313,6 +313,8 @@ def relation_problem(answer: str, tolerance: float = 0.0, timeout_s: float = 5.0
     are left alone; candidates joined by ``,`` ``\\text{or}`` ``\\wedge`` ``\\lor`` form a set
     (``_normalise``), which equals only a reference that is the same set.
     """
+    if _EQUALS.search(answer) is None:
+        return None  # no relation to judge (and no parse to pay for)
     timeout = _signal_timeout(timeout_s)
     parsed = [e for e in _parse(_normalise(answer), timeout) if isinstance(e, sympy.Basic)]
     relations = [
