@@ -122,15 +122,16 @@ class Isolation:
     """How runs are isolated: ``name`` (``root-namespaces`` | ``user-namespaces`` |
     ``rlimits+uid`` | ``rlimits``), the command ``prefix`` that starts the launcher,
     ``namespaces`` (network/PID/mount/IPC isolation and a private root), ``uid_drop`` (a uid
-    of the sandbox's own), ``user_namespace`` (as root: that uid alone in a fresh user
-    namespace per run) and ``seccomp`` (the system-call filter; only tests switch it off, to
-    show what the other layers stop by themselves)."""
+    of the sandbox's own), ``uid_namespace`` (the launcher puts that uid alone in a fresh user
+    namespace; in ``user-namespaces`` mode ``unshare --user`` makes one per run instead) and
+    ``seccomp`` (the system-call filter; only tests switch it off, to show what the other
+    layers stop by themselves)."""
 
     name: str
     prefix: tuple[str, ...]
     namespaces: bool
     uid_drop: bool
-    user_namespace: bool
+    uid_namespace: bool
     seccomp: bool = True
 
 
@@ -250,7 +251,7 @@ def run(
             "script": script,
             "uid": uid,
             "namespaces": int(mode.namespaces),
-            "userns": int(mode.user_namespace),
+            "userns": int(mode.uid_namespace),
             "expose": ":".join(sorted(prefixes)),
             "seccomp": seccomp,
             "keyctl": _keyctl_number(),
