@@ -277,7 +277,7 @@ def labels(study: Any) -> dict[str, str]:
 
 
 def write_report(study: Any) -> dict[str, Any]:
-    """docs/study.md (or `study.report`) from the runs done so far."""
+    """The report at `study.report` from the runs done so far."""
     from flowrl_jax.eval import study_report
     from flowrl_jax.eval.report import machine
 
