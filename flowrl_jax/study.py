@@ -23,7 +23,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
@@ -32,6 +32,116 @@ import numpy as np
 from flowrl_jax.logs import setup_logging
 
 RESULT = "result.npz"
+
+# ------------------------------------------------------------------------------ presets'
+# What the presets (configs/study/*.py) share: the variants (algorithms and ablations) and
+# the claims.
+
+VARIANTS = {
+    "grpo": {"algorithm": "grpo"},
+    "dr_grpo": {"algorithm": "dr_grpo"},
+    "dapo": {"algorithm": "dapo"},
+    "lite_ppo": {"algorithm": "lite_ppo"},
+    "reinforce_pp": {"algorithm": "reinforce_pp"},
+    "rloo": {"algorithm": "rloo"},
+    "ppo": {"algorithm": "ppo"},
+    "flowrl": {"algorithm": "flowrl"},
+    "dph_forward_kl": {"algorithm": "dph_forward_kl"},
+    "dph_js": {"algorithm": "dph_js"},
+    "dph_alpha": {"algorithm": "dph_alpha"},
+    "rkl": {"algorithm": "grpo_rkl", "label": "RKL"},
+    # FlowRL's ablations (arXiv 2509.15207, Table 4): no importance weight, another β.
+    "flowrl_no_weight": {
+        "algorithm": "flowrl",
+        "label": "FlowRL w/o weight",
+        "overrides": {"algo": {"weight_mode": "none"}},
+    },
+    "flowrl_beta5": {
+        "algorithm": "flowrl",
+        "label": "FlowRL β=5",
+        "overrides": {"algo": {"beta": 5.0}},
+    },
+    # Lite PPO's two ablations (arXiv 2508.08221): the std of the normalisation, the aggregation.
+    "lite_ppo_group_std": {
+        "algorithm": "lite_ppo",
+        "label": "Lite PPO, group std",
+        "overrides": {"algo": {"advantage": "group_norm", "adv_std": "group"}},
+    },
+    "lite_ppo_no_std": {
+        "algorithm": "lite_ppo",
+        "label": "Lite PPO, no std",
+        "overrides": {"algo": {"advantage": "group_norm", "adv_std": "none"}},
+    },
+    "lite_ppo_seq": {
+        "algorithm": "lite_ppo",
+        "label": "Lite PPO, seq-mean",
+        "overrides": {"algo": {"loss_agg_mode": "seq-mean-token-mean"}},
+    },
+}
+
+
+def _parts(metric, a, bs, setting, kind="greater", margin=0.0):
+    return [dict(setting=setting, metric=metric, a=a, b=b, kind=kind, margin=margin) for b in bs]
+
+
+def claims(large_k: int, hard: str | None) -> list[dict]:
+    """The papers' claims as comparisons (`flowrl_jax/eval/stats.py` judges each); `large_k` is
+    the k of "Pass@k at large k", `hard` the setting with concentrated rewards (or None)."""
+    pk = f"pass@{large_k}"
+    settings = ["main"] + ([hard] if hard else [])
+    flowrl = []
+    for s in settings:
+        flowrl += _parts("distinct_correct", "flowrl", ["grpo", "ppo"], s)
+        flowrl += _parts(pk, "flowrl", ["grpo", "ppo"], s)
+        flowrl += _parts("pass@1", "flowrl", ["grpo", "ppo"], s, "not_worse", 0.01)
+    dph = []
+    for s in settings:
+        dph += _parts(pk, "base", ["grpo", "dapo"], s)
+        for d in ("dph_forward_kl", "dph_js"):
+            dph += _parts(pk, d, ["base"], s, "not_worse", 0.02)
+            dph += _parts("pass@1", d, ["base"], s)
+            dph += _parts(pk, d, ["rkl"], s)
+    lite = []
+    for s in settings:
+        lite += _parts("pass@1", "lite_ppo", ["grpo", "dapo"], s, "not_worse", 0.01)
+    std = _parts("pass@1", "lite_ppo", ["lite_ppo_group_std"], hard or "main")
+    std += _parts("pass@1", "lite_ppo_no_std", ["lite_ppo_group_std"], hard or "main")
+    return [
+        {
+            "id": "1",
+            "title": "FlowRL finds more distinct correct solutions and a higher Pass@k at large k "
+            "than GRPO and PPO, at similar or better Pass@1",
+            "parts": flowrl,
+        },
+        {
+            "id": "1b",
+            "title": "FlowRL's ablations: the importance weight and β = 15 help (Pass@1)",
+            "parts": _parts("pass@1", "flowrl", ["flowrl_no_weight", "flowrl_beta5"], "main"),
+        },
+        {
+            "id": "2",
+            "title": "GRPO and DAPO push Pass@k at large k below the base; forward KL and JS on "
+            "stored base samples keep it close to the base while raising Pass@1, and beat "
+            "reverse KL at large k",
+            "parts": dph,
+        },
+        {
+            "id": "3",
+            "title": "Lite PPO (group mean, batch std, token-level) does at least as well as "
+            "GRPO and DAPO",
+            "parts": lite,
+        },
+        {
+            "id": "3b",
+            "title": "With concentrated rewards, batch std (Lite PPO) and no std beat group std",
+            "parts": std,
+        },
+        {
+            "id": "3c",
+            "title": "Token-level aggregation beats sequence-level for a base model",
+            "parts": _parts("pass@1", "lite_ppo", ["lite_ppo_seq"], "main"),
+        },
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,21 +187,21 @@ def run_config(study: Any, spec: RunSpec) -> ml_collections.ConfigDict:
         config.log.progress = False
         config.log.tensorboard = False
         config.reward.num_workers = 1
-        for overrides in (study.rl, study.settings[spec.setting].rl, variant.overrides):
+        for overrides in (study.rl, study.settings[spec.setting].rl, variant.get("overrides", {})):
             _apply(config, overrides)
     return config
 
 
-def _apply(config: ml_collections.ConfigDict, overrides: Any) -> None:
-    """Sets dotted keys (`optim.lr`) from a flat mapping; an unknown key fails naming it."""
+def _apply(config: Any, overrides: Any, where: str = "") -> None:
+    """Sets the keys of a nested mapping ({"optim": {"lr": 1e-5}}) in the run config; an
+    unknown key fails naming it."""
     for key, value in dict(overrides).items():
-        node = config
-        *sections, name = key.split(".")
-        for part in sections:
-            node = node[part]
-        if name not in node:
-            raise KeyError(f"study override {key!r}: the run config has no such key")
-        node[name] = value
+        if key not in config:
+            raise KeyError(f"study override {where}{key!r}: the run config has no such key")
+        if isinstance(value, Mapping | ml_collections.ConfigDict):
+            _apply(config[key], value, f"{where}{key}.")
+        else:
+            config[key] = value
 
 
 def specs(study: Any) -> list[RunSpec]:
@@ -321,13 +431,20 @@ def write_report(study: Any) -> dict[str, Any]:
 
 
 def _budget(study: Any) -> str:
-    rl = dict(study.rl)
-    parts = [
-        f"{k.split('.')[-1]} {v}"
-        for k, v in rl.items()
-        if k.split(".")[0] in ("rollout", "optim") or k == "steps"
-    ]
-    return ", ".join(parts)
+    """The study's RL overrides as `key value` text ("steps 40, prompts_per_step 32, ...")."""
+
+    def flat(node: Any) -> list[str]:
+        return [
+            part
+            for key, value in dict(node).items()
+            for part in (
+                flat(value)
+                if isinstance(value, Mapping | ml_collections.ConfigDict)
+                else [f"{key} {value}"]
+            )
+        ]
+
+    return ", ".join(flat(study.rl))
 
 
 def load_preset(path: str) -> ml_collections.ConfigDict:
@@ -336,10 +453,15 @@ def load_preset(path: str) -> ml_collections.ConfigDict:
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"study preset {path!r} does not exist (configs/study/*.py).")
-    spec = importlib.util.spec_from_file_location("study_preset", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    folder = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, folder)  # presets may build on each other (full.py on fast.py)
+    try:
+        spec = importlib.util.spec_from_file_location("study_preset", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.get_config()
+    finally:
+        sys.path.remove(folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

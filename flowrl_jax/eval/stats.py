@@ -48,6 +48,8 @@ class Interval:
     n: int
 
     def text(self, digits: int = 3) -> str:
+        if math.isnan(self.mean):
+            return "n/a"
         if not math.isfinite(self.low):
             return f"{self.mean:.{digits}f}"
         return f"{self.mean:.{digits}f} ± {(self.high - self.low) / 2:.{digits}f}"

@@ -9,6 +9,7 @@ study command (`flowrl_jax/study.py`) loads them from the run directories.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -60,8 +61,12 @@ def per_problem(metric: str, ev: Evaluated, base: Evaluated) -> np.ndarray:
 
 
 def summary(metric: str, ev: Evaluated, base: Evaluated) -> Interval:
-    """The metric's mean over problems, as mean ± 95% interval over seeds."""
-    return seed_interval(per_problem(metric, ev, base).mean(-1))
+    """The metric's mean over problems, as mean ± 95% interval over seeds (nan when there is
+    no problem to average, e.g. retention when the base solved none)."""
+    values = per_problem(metric, ev, base)
+    if values.shape[-1] == 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    return seed_interval(values.mean(-1))
 
 
 def final_entropy(ev: Evaluated) -> Interval | None:

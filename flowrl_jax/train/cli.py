@@ -3,6 +3,7 @@
 flowrl-jax train --config=configs/countdown/flowrl.py --config.steps=50 [--resume]
 flowrl-jax eval --config=configs/countdown/grpo.py --config.model_path=runs/x/export
 flowrl-jax export --run=runs/x --out=exported_policy
+flowrl-jax study --config=configs/study/fast.py
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ml_collections import config_flags
 
 from flowrl_jax.logs import setup_logging
 
-COMMANDS = ("train", "eval", "export")
+COMMANDS = ("train", "eval", "export", "study")
 USAGE = f"usage: flowrl-jax {{{'|'.join(COMMANDS)}}} [flags]  (--help after the command for flags)"
 
 
@@ -92,6 +93,10 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE, file=sys.stderr)
         sys.exit(2)
     command = argv.pop(1)
+    if command == "study":
+        from flowrl_jax.study import main as study
+
+        sys.exit(study(argv[1:]))
     if command in ("train", "eval"):
         config_flags.DEFINE_config_file(
             "config", None, "config file (configs/...py)", lock_config=True
