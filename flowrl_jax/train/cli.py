@@ -6,6 +6,7 @@ flowrl-jax eval --model=DIR --config=configs/math/grpo.py   # any Hugging Face d
 flowrl-jax eval --config=configs/countdown/grpo.py --config.model_path=runs/x/export
 flowrl-jax export --run=runs/x --out=exported_policy [--dtype=bfloat16]
 flowrl-jax config --config=configs/math/flowrl.py     # every key, resolved
+flowrl-jax study --config=configs/study/fast.py
 
 A config or data error is one line on stderr (exit 2), not a traceback; FLOWRL_JAX_TRACEBACK=1
 shows the traceback.
@@ -22,7 +23,7 @@ from ml_collections import config_flags
 
 from flowrl_jax.logs import setup_logging
 
-COMMANDS = ("train", "eval", "export", "config")
+COMMANDS = ("train", "eval", "export", "config", "study")
 USAGE = f"usage: flowrl-jax {{{'|'.join(COMMANDS)}}} [flags]  (--help after the command for flags)"
 CONFIG_HELP = (
     "config file (configs/<task>/<algorithm>.py); override any key with --config.<key>=value. "
@@ -42,10 +43,18 @@ def _fail(command: str, message: str) -> None:
 def _train(_):
     setup_logging()
     from flowrl_jax.distributed.multihost import maybe_initialize
+    from flowrl_jax.train.checkpoint import CorruptCheckpoint
     from flowrl_jax.train.trainer import Trainer
 
     maybe_initialize()
-    metrics = Trainer(flags.FLAGS.config).train(resume=flags.FLAGS.resume)
+    trainer = Trainer(flags.FLAGS.config)
+    try:
+        metrics = trainer.train(resume=flags.FLAGS.resume, fallback=flags.FLAGS.resume_fallback)
+    except CorruptCheckpoint as e:
+        sys.exit(
+            f"error: {e}. Pass --resume_fallback to resume from the latest step that passes the "
+            "checks (the unusable ones are moved aside), or train into a new --config.workdir."
+        )
     print(json.dumps({k: v for k, v in metrics.items() if k.startswith("eval/")}, indent=2))
 
 
@@ -117,7 +126,7 @@ def _help_from_here(command: str, program: str) -> None:
     (absl shows the main module's docstring and key flags)."""
     main_module = sys.modules["__main__"]
     main_module.__doc__ = f"flowrl-jax {command} [flags]\n\n{__doc__}"
-    for name in ("config", "resume", "run", "model", "out", "dtype"):
+    for name in ("config", "resume", "resume_fallback", "run", "model", "out", "dtype"):
         if name in flags.FLAGS:
             flags.FLAGS.register_key_flag_for_module(program, flags.FLAGS[name])
 
@@ -128,12 +137,22 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE, file=sys.stderr)
         sys.exit(2)
     command = argv.pop(1)
+    if command == "study":
+        from flowrl_jax.study import main as study
+
+        sys.exit(study(argv[1:]))
     if command in ("train", "eval", "config"):
         config_flags.DEFINE_config_file("config", None, CONFIG_HELP, lock_config=True)
     if command in ("train", "config"):
         flags.mark_flag_as_required("config")
     if command == "train":
         flags.DEFINE_bool("resume", False, "continue from the latest checkpoint in workdir")
+        flags.DEFINE_bool(
+            "resume_fallback",
+            False,
+            "resume from the latest checkpoint that passes its integrity checks, moving the "
+            "newer unusable ones aside (never done without this flag)",
+        )
     if command == "eval":
         flags.DEFINE_string(
             "run",
@@ -157,9 +176,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def run(args):
         started.append(True)
+        from flowrl_jax.train.checkpoint import CorruptCheckpoint
+
         try:
             return body(args)
-        except USER_ERRORS as e:
+        except (*USER_ERRORS, CorruptCheckpoint) as e:
             if os.environ.get("FLOWRL_JAX_TRACEBACK"):
                 raise
             _fail(command, str(e))

@@ -135,14 +135,11 @@ def eval_prompts(config: ml_collections.ConfigDict, tokenizer: Any) -> PromptSet
     return prompts
 
 
-def evaluate_policy(
-    config: ml_collections.ConfigDict, policy: Policy, key: jax.Array
-) -> dict[str, float]:
-    """`eval/<metric>` of `policy` on the config's evaluation problems (`config.eval`)."""
+def evaluate_policy(config: ml_collections.ConfigDict, policy: Policy, key: jax.Array) -> Any:
+    """`policy` on the config's evaluation problems with its `eval` settings: an EvalResult."""
     prompts = eval_prompts(config, policy.tokenizer)
     with make_scorer(config) as score:
-        result = evaluate_configured(policy.lm, policy.tokenizer, prompts, score, key, config)
-    return {f"eval/{k}": v for k, v in result.metrics.items()}
+        return evaluate_configured(policy.lm, policy.tokenizer, prompts, score, key, config)
 
 
 def evaluate_to_file(
@@ -150,7 +147,8 @@ def evaluate_to_file(
 ) -> dict[str, float]:
     """Evaluates `policy` and writes the metrics, the config and what was evaluated to `out`."""
     validate(config)
-    metrics = evaluate_policy(config, policy, key)
+    result = evaluate_policy(config, policy, key)
+    metrics = {f"eval/{k}": v for k, v in result.metrics.items()}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     record = {**metrics, "config": json.loads(config.to_json_best_effort())}
     record["policy"] = policy.source
