@@ -120,9 +120,9 @@ class Task:
     ) -> str | list[dict[str, str]]:
         """The row's prompt (`data.prompt_field`), with the template and system prompt."""
         value = field(row, data.prompt_field, where)
-        return build_prompt(value, row, data, where, self.template_fields(reference, data))
+        return build_prompt(value, row, data, where, self.template_fields(reference, data, where))
 
-    def template_fields(self, reference: Any, data: Any) -> dict[str, Any]:
+    def template_fields(self, reference: Any, data: Any, where: str) -> dict[str, Any]:
         """Names besides the row's fields that `data.prompt_template` may use."""
         return {}
 

@@ -32,10 +32,13 @@ class SQL(Task):
         gold = field(row, data.answer_field or self.answer_column, where)
         return {"db_path": database_path(row, data.db_root, where), "gold": gold}
 
-    def template_fields(self, reference: Any, data: Any) -> dict[str, Any]:
+    def template_fields(self, reference: Any, data: Any, where: str) -> dict[str, Any]:
         if "{schema}" not in data.prompt_template:
             return {}
-        return {"schema": schema(reference["db_path"])}
+        try:
+            return {"schema": schema(reference["db_path"])}
+        except DataError as e:
+            raise DataError(f"{where}: {e}") from None
 
     def check_reference(self, reference: Any) -> Any:
         if not isinstance(reference, Mapping):
@@ -82,13 +85,16 @@ def database_path(row: Mapping[str, Any], db_root: str, where: str) -> Any:
 @functools.lru_cache(maxsize=64)
 def schema(db_path: str) -> str:
     """The CREATE statements of a SQLite database (opened read-only), one per line."""
-    connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        rows = connection.execute(
-            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
-        ).fetchall()
-    finally:
-        connection.close()
+        connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"
+            ).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error as e:
+        raise DataError(f"{db_path}: cannot read its schema ({e}); is it a SQLite file?") from None
     return "\n".join(f"{sql};" for (sql,) in rows)
 
 

@@ -64,6 +64,15 @@ def test_bird_rows_without_db_root_name_the_key(tmp_path):
         _load(tmp_path, "bird_sql", db_root="")
 
 
+def test_a_database_that_is_not_sqlite_names_the_row(tmp_path):
+    layout = LAYOUTS["bird_sql"](tmp_path)
+    (tmp_path / "dev_databases" / "shop" / "shop.sqlite").write_text("not a database")
+    data = base_config().data
+    data.update(layout.data, train_path=layout.path)
+    with pytest.raises(DataError, match=r"row 0: .*shop.sqlite: cannot read its schema"):
+        get_task("sql").problems(data, "train")
+
+
 def test_deepcoder_tests_are_parsed_from_their_json_string(tmp_path):
     _, problems = _load(tmp_path, "deepcoder_parquet")
     assert problems[0].reference == {
