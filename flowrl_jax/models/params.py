@@ -135,10 +135,12 @@ def from_pretrained(
     param_dtype: Any = None,
     mesh: jax.sharding.Mesh | None = None,
     rules: Any = None,
+    remat: str = "none",
 ) -> Decoder:
     """Loads a local HF directory (config.json + safetensors, single or sharded) into a Decoder.
 
     dtype: compute dtype (default float32); param_dtype: storage dtype (default: dtype).
+    remat: the layers' rematerialisation policy (`flowrl_jax.models.REMAT_POLICIES`).
     With a mesh, each tensor is placed straight into its sharding (no full host copy per
     device). Raises CheckpointError naming the tensor on a missing, unexpected or misshapen key.
     """
@@ -150,7 +152,7 @@ def from_pretrained(
     param_dtype = resolve_dtype(param_dtype, default=dtype)
     files = _tensor_files(path)
     model = nnx.eval_shape(
-        lambda: Decoder(config, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0))
+        lambda: Decoder(config, dtype=dtype, param_dtype=param_dtype, remat=remat, rngs=nnx.Rngs(0))
     )
     shardings = None
     if mesh is not None:

@@ -66,7 +66,12 @@ class Trainer:
         self.workdir = os.path.abspath(config.workdir)
         os.makedirs(self.workdir, exist_ok=True)
 
-        lm = from_pretrained(config.model_path, dtype=config.dtype, param_dtype=config.param_dtype)
+        lm = from_pretrained(
+            config.model_path,
+            dtype=config.dtype,
+            param_dtype=config.param_dtype,
+            remat=config.model.remat,
+        )
         self.tokenizer = load_tokenizer(config.model_path, vocab_size=lm.config.vocab_size)
         rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
         self.model = PolicyModel(lm, **self.algo.heads(lm.config.hidden_size, rngs))
@@ -91,6 +96,7 @@ class Trainer:
             prompt_len=self.prompt_len,
             temperature=config.rollout.temperature,
             algo=self.algo,
+            logprob_chunk=config.model.logprob_chunk,
         )
         self.set_optimizer(
             make_optimizer(
@@ -130,6 +136,7 @@ class Trainer:
             prompt_len=self.prompt_len,
             max_len=self.max_new,
             temperature=self.config.rollout.temperature,
+            logprob_chunk=self.config.model.logprob_chunk,
         )
 
     # ------------------------------------------------------------------------------ data
