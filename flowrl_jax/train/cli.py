@@ -3,6 +3,7 @@
 flowrl-jax train --config=configs/countdown/flowrl.py --config.steps=50 [--resume]
 flowrl-jax eval --config=configs/countdown/grpo.py --config.model_path=runs/x/export
 flowrl-jax export --run=runs/x --out=exported_policy
+flowrl-jax plan --config=configs/paper/flowrl_qwen2.5_7b_math.py --config.mesh.fsdp=8
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ml_collections import config_flags
 
 from flowrl_jax.logs import setup_logging
 
-COMMANDS = ("train", "eval", "export")
+COMMANDS = ("train", "eval", "export", "plan")
 USAGE = f"usage: flowrl-jax {{{'|'.join(COMMANDS)}}} [flags]  (--help after the command for flags)"
 
 
@@ -78,19 +79,29 @@ def _export(_):
     print(f"exported step {trainer.step} of {flags.FLAGS.run} to {out}")
 
 
+def _plan(_):
+    from flowrl_jax.train.plan import make_plan
+
+    plan = make_plan(flags.FLAGS.config)
+    print(plan.report())
+    if not plan.fits:
+        print(plan.reason(), file=sys.stderr)
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2 or argv[1] not in COMMANDS:
         print(USAGE, file=sys.stderr)
         sys.exit(2)
     command = argv.pop(1)
-    if command in ("train", "eval"):
+    if command in ("train", "eval", "plan"):
         config_flags.DEFINE_config_file(
             "config", None, "config file (configs/...py)", lock_config=True
         )
         flags.mark_flag_as_required("config")
         flags.DEFINE_bool("resume", False, "continue from the latest checkpoint in workdir")
-        app.run(_train if command == "train" else _eval, argv=argv)
+        app.run({"train": _train, "eval": _eval, "plan": _plan}[command], argv=argv)
     else:
         flags.DEFINE_string("run", None, "training run directory (its workdir)", required=True)
         flags.DEFINE_string("out", None, "output directory for the HF checkpoint", required=True)

@@ -61,6 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.rollout.top_p = 1.0
     c.rollout.top_k = 0
     c.rollout.max_new_tokens = 16
+    c.rollout.prompts_per_call = 0  # prompts per sampler call (bounds the KV cache); 0 = all
     c.rollout.recompute_logprobs = False  # recompute lp_old with the trainer's forward (as verl)
 
     c.optim = ml_collections.ConfigDict()
@@ -191,6 +192,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check("rollout.temperature", number(0), "must be >= 0 (0: greedy)")
     check("rollout.top_p", number(0, 1, strict_low=True), "must be in (0, 1]")
     check("rollout.top_k", number(0), "must be >= 0 (0: off)")
+    check("rollout.prompts_per_call", number(0), "must be >= 0 (0: the whole step at once)")
     for key in ("reward.correct", "reward.wrong"):
         check(key, number(-math.inf), "must be a finite number")
     check("reward.timeout_s", number(0, strict_low=True), "must be a finite number > 0")
