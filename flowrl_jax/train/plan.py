@@ -84,11 +84,16 @@ class Plan:
     def reason(self) -> str:
         """Why it does not fit: the phase over the limit and its largest items."""
         phase = max(self.phases, key=self.phases.get)
+        fixes = ["shard more (a larger mesh.fsdp or mesh.tensor)"]
+        if phase == "update":
+            fixes += ["lower optim.micro_batch_size"]
+            fixes += [] if self.remat == "full" else ["set model.remat=full"]
+        else:
+            fixes += ["lower rollout.prompts_per_call"]
         return (
             f"does not fit: the {phase} phase needs {_gib(self.phases[phase])} per device, "
-            f"more than mesh.device_memory_gib={self.device_memory / GIB:g} GiB. Shard more "
-            "(a larger mesh.fsdp or mesh.tensor), turn on model.remat=full, lower "
-            "optim.micro_batch_size or rollout.prompts_per_step, or use bfloat16 param_dtype."
+            f"more than mesh.device_memory_gib={self.device_memory / GIB:g} GiB; "
+            f"{', or '.join(fixes)}."
         )
 
     def report(self) -> str:
