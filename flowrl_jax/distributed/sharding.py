@@ -112,9 +112,11 @@ def shard_model(
     """Places every parameter of `model` on `mesh` per the rules, cast to `dtype` when given
     (in place; returns the model)."""
     shardings = param_shardings(model, mesh, rules)
-    for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
-        value = var.value if dtype is None else var.value.astype(dtype)
-        var.value = jax.device_put(value, shardings[tuple(path)])
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+    values = [v.value if dtype is None else v.value.astype(dtype) for _, v in flat]
+    placed = jax.device_put(values, [shardings[tuple(path)] for path, _ in flat])  # one call
+    for (_, var), value in zip(flat, placed, strict=True):
+        var.value = value
     return model
 
 
