@@ -19,17 +19,8 @@ from flowrl_jax.models import Decoder, ModelConfig
 from flowrl_jax.sampling import local_rows, sample
 from flowrl_jax.sampling.sampler import _left_pad, _sample_program, bucket_length
 
-CONFIG = ModelConfig(
-    model_type="qwen2",
-    vocab_size=97,
-    hidden_size=32,
-    intermediate_size=64,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=2,
-    head_dim=8,
-    qkv_bias=True,
-)
+# qwen2: vocabulary 97, hidden 32, MLP 64, 2 layers, 4 query / 2 kv heads of 8, q/k/v bias
+CONFIG = ModelConfig("qwen2", 97, 32, 64, 2, 4, 2, 8, qkv_bias=True)
 B, P, T, G = 4, 6, 8, 2
 
 

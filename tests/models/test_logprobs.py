@@ -15,17 +15,8 @@ from flax import nnx
 from flowrl_jax.models import Decoder, ModelConfig, response_logprobs, token_logprobs
 
 P, T, B = 5, 7, 3
-CONFIG = ModelConfig(
-    model_type="qwen2",
-    vocab_size=101,
-    hidden_size=32,
-    intermediate_size=64,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=2,
-    head_dim=8,
-    qkv_bias=True,
-)
+# qwen2: vocabulary 101, hidden 32, MLP 64, 2 layers, 4 query / 2 kv heads of 8, q/k/v bias
+CONFIG = ModelConfig("qwen2", 101, 32, 64, 2, 4, 2, 8, qkv_bias=True)
 
 
 def batch(seed: int = 0):
