@@ -21,6 +21,8 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "tensorboardX>=2.6",
     "matplotlib>=3.8",
+    # The code sandbox's system-call filter: ctypes over the system's libseccomp.so.2.
+    "pyseccomp>=0.1.2",
 ]
 
 EXTRAS_REQUIRE = {

@@ -27,6 +27,7 @@ class EvalResult:
     correct: np.ndarray  # [N, n] bool
     texts: list[list[str]]  # [N][n]
     metrics: dict[str, float]
+    distinct: np.ndarray  # [N] distinct correct solutions of each problem
 
 
 def distinct_solutions(task: Any, texts: Sequence[str], reference: Any) -> int:
@@ -77,20 +78,22 @@ def evaluate(
     ks = [k for k in ks if k <= num_samples]
     curve = pass_at_k_curve(correct, ks)
     spec = get_task(task)
-    distinct = [
-        distinct_solutions(
-            spec,
-            [t for t, c in zip(texts[i], correct[i], strict=True) if c],
-            prompts.problems[i].reference,
-        )
-        for i in range(n_prompts)
-    ]
+    distinct = np.asarray(
+        [
+            distinct_solutions(
+                spec,
+                [t for t, c in zip(texts[i], correct[i], strict=True) if c],
+                prompts.problems[i].reference,
+            )
+            for i in range(n_prompts)
+        ]
+    )
     metrics = {f"pass@{k}": float(v) for k, v in zip(ks, curve, strict=True)}
     metrics["avg@n"] = float(correct.mean())
     metrics["distinct_correct"] = float(np.mean(distinct))
     metrics["distinct_2"] = float(np.mean([distinct_n(t, 2) for t in tokens_per_problem]))
     metrics["solved_frac"] = float(correct.any(axis=1).mean())
-    return EvalResult(correct=correct, texts=texts, metrics=metrics)
+    return EvalResult(correct=correct, texts=texts, metrics=metrics, distinct=distinct)
 
 
 def evaluate_configured(

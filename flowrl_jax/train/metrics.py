@@ -23,6 +23,8 @@ class MetricsLogger:
         primary = is_primary()
         progress = progress and primary
         self.path = os.path.join(workdir, "metrics.jsonl" if primary else os.devnull)
+        if primary:
+            keep_rows_up_to(self.path, initial)
         self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self.writer = None
         if tensorboard and primary:
@@ -54,6 +56,22 @@ class MetricsLogger:
         self.file.close()
         if self.writer is not None:
             self.writer.close()
+
+
+def keep_rows_up_to(path: str, step: int) -> None:
+    """Drops the rows of a JSONL metrics file logged after `step` (a run that resumes from
+    `step` logs them again), atomically."""
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) == len(lines):
+        return
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+    os.replace(tmp, path)
 
 
 def _scalar(v: Any) -> Any:

@@ -50,7 +50,7 @@ from flowrl_jax.rollout import (
     reason_counts,
 )
 from flowrl_jax.tasks import get_task
-from flowrl_jax.train.checkpoint import Checkpointer
+from flowrl_jax.train.checkpoint import Checkpointer, CorruptCheckpoint
 from flowrl_jax.train.config import validate
 from flowrl_jax.train.metrics import MetricsLogger
 from flowrl_jax.train.step import PolicyModel, make_forward_fn, make_train_step
@@ -404,18 +404,29 @@ class Trainer:
             self.step, {"params": self.params, "opt_state": self.opt_state}, meta
         )
 
-    def restore(self) -> bool:
-        """Restores the latest checkpoint in workdir; False when there is none."""
-        step = self.checkpointer.latest_step()
-        if step is None:
-            return False
-        state, meta = self.checkpointer.restore(
-            step, {"params": self.params, "opt_state": self.opt_state}
-        )
-        self.params, self.opt_state = state["params"], state["opt_state"]
-        nnx.update(self.model, self.params)
-        self.step, self.cursor = int(meta["step"]), dict(meta["cursor"])
-        return True
+    def restore(self, *, fallback: bool = False) -> bool:
+        """Restores the latest checkpoint in workdir; False when there is none.
+
+        A step that fails its checks raises `CorruptCheckpoint`, unless `fallback`: then it is
+        moved aside (with a warning naming it and the fault) and the previous step is tried.
+        """
+        for step in reversed(self.checkpointer.all_steps()):
+            try:
+                state, meta = self.checkpointer.restore(
+                    step, {"params": self.params, "opt_state": self.opt_state}
+                )
+            except CorruptCheckpoint as e:
+                if not fallback:
+                    raise
+                log.warning("%s; moved to %s", e, self.checkpointer.set_aside(step))
+                continue
+            self.params, self.opt_state = state["params"], state["opt_state"]
+            nnx.update(self.model, self.params)
+            self.step, self.cursor = int(meta["step"]), dict(meta["cursor"])
+            return True
+        if fallback and self.checkpointer.latest_step() is None:
+            log.warning("no usable checkpoint left: starting from step 0")
+        return False
 
     # ------------------------------------------------------------------------------ loop
 
@@ -425,10 +436,14 @@ class Trainer:
         )
         return {f"eval/{k}": v for k, v in result.metrics.items()}
 
-    def train(self, *, resume: bool = False) -> dict[str, float]:
-        """Runs the remaining steps; returns the last step's metrics (with the final eval)."""
+    def train(self, *, resume: bool = False, fallback: bool = False) -> dict[str, float]:
+        """Runs the remaining steps; returns the last step's metrics (with the final eval).
+
+        `resume` continues from the latest checkpoint (`CorruptCheckpoint` if it fails its
+        checks); `fallback` also resumes, from the latest step that passes them.
+        """
         c = self.config
-        if resume and self.restore():
+        if (resume or fallback) and self.restore(fallback=fallback):
             log.info("resumed from step %d", self.step)
         elif self.step == 0 and self.checkpointer.latest_step() is not None:
             raise FileExistsError(
@@ -443,7 +458,7 @@ class Trainer:
         eval_key = jax.random.fold_in(base_key, 2**30)  # a stream apart from the steps' keys
         logger = MetricsLogger(
             self.workdir, c.steps, self.step, tensorboard=c.log.tensorboard, progress=c.log.progress
-        )
+        )  # rows after self.step (a run killed after logging, before saving) are dropped
         metrics: dict[str, Any] = {}
         with make_scorer(c) as score, contextlib.closing(logger):
             pool = self.algo.setup(self.run_context(score))
@@ -465,9 +480,9 @@ class Trainer:
                 self.step += 1
                 if c.eval.every and self.step % c.eval.every == 0 and self.step < c.steps:
                     metrics.update(self.run_eval(score, jax.random.fold_in(eval_key, self.step)))
+                logger.log(self.step, metrics)  # before the checkpoint: a resume never lacks it
                 if c.checkpoint.every and self.step % c.checkpoint.every == 0:
                     self.save()
-                logger.log(self.step, metrics)
             if c.eval.num_samples:
                 final = self.run_eval(score, jax.random.fold_in(eval_key, c.steps))
                 metrics.update(final)
