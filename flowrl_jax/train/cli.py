@@ -1,4 +1,4 @@
-"""`flowrl-jax train | eval | export | config` (also `python -m flowrl_jax.train ...`).
+"""`flowrl-jax train | eval | export | config | plan | study` (or `python -m flowrl_jax.train`).
 
 flowrl-jax train --config=configs/countdown/flowrl.py --config.steps=50 [--resume]
 flowrl-jax eval --run=runs/x                          # the run's config, latest checkpoint
@@ -7,6 +7,7 @@ flowrl-jax eval --config=configs/countdown/grpo.py --config.model_path=runs/x/ex
 flowrl-jax export --run=runs/x --out=exported_policy [--dtype=bfloat16]
 flowrl-jax config --config=configs/math/flowrl.py     # every key, resolved
 flowrl-jax study --config=configs/study/fast.py
+flowrl-jax plan --config=configs/paper/flowrl_qwen2.5_7b_math.py --config.mesh.fsdp=8
 
 A config or data error is one line on stderr (exit 2), not a traceback; FLOWRL_JAX_TRACEBACK=1
 shows the traceback.
@@ -23,7 +24,7 @@ from ml_collections import config_flags
 
 from flowrl_jax.logs import setup_logging
 
-COMMANDS = ("train", "eval", "export", "config", "study")
+COMMANDS = ("train", "eval", "export", "config", "plan", "study")
 USAGE = f"usage: flowrl-jax {{{'|'.join(COMMANDS)}}} [flags]  (--help after the command for flags)"
 CONFIG_HELP = (
     "config file (configs/<task>/<algorithm>.py); override any key with --config.<key>=value. "
@@ -131,6 +132,16 @@ def _help_from_here(command: str, program: str) -> None:
             flags.FLAGS.register_key_flag_for_module(program, flags.FLAGS[name])
 
 
+def _plan(_):
+    from flowrl_jax.train.plan import make_plan
+
+    plan = make_plan(flags.FLAGS.config)
+    print(plan.report())
+    if not plan.fits:
+        print(plan.reason(), file=sys.stderr)
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2 or argv[1] not in COMMANDS:
@@ -141,9 +152,9 @@ def main(argv: list[str] | None = None) -> None:
         from flowrl_jax.study import main as study
 
         sys.exit(study(argv[1:]))
-    if command in ("train", "eval", "config"):
+    if command in ("train", "eval", "config", "plan"):
         config_flags.DEFINE_config_file("config", None, CONFIG_HELP, lock_config=True)
-    if command in ("train", "config"):
+    if command in ("train", "config", "plan"):
         flags.mark_flag_as_required("config")
     if command == "train":
         flags.DEFINE_bool("resume", False, "continue from the latest checkpoint in workdir")
@@ -171,7 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         flags.DEFINE_string("out", None, "output directory for the HF checkpoint", required=True)
         flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "default: the run's dtype")
     _help_from_here(command, argv[0])
-    body = {"train": _train, "eval": _eval, "export": _export, "config": _config}[command]
+    body = {"train": _train, "eval": _eval, "export": _export, "config": _config, "plan": _plan}
+    body = body[command]
     started = []
 
     def run(args):

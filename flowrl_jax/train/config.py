@@ -28,10 +28,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.dtype = "float32"  # compute dtype
     c.param_dtype = "float32"  # storage dtype of the trained parameters
 
+    c.model = ml_collections.ConfigDict()  # memory of the training forward (flowrl_jax.models)
+    c.model.remat = "none"  # rematerialise each layer in the backward pass: none | full | dots
+    c.model.logprob_chunk = 512  # response positions per LM-head application (0: all at once)
+    c.model.architecture = ""  # for `plan` when model_path holds no config.json: a preset name
+    #   (flowrl_jax.models.presets, e.g. qwen2.5-7b) or the path of a Hugging Face config.json
+
     c.mesh = ml_collections.ConfigDict()  # device mesh (flowrl_jax.distributed); -1 = the rest
     c.mesh.data = -1  # data-parallel devices (batch rows)
     c.mesh.fsdp = 1  # devices the parameters and optimizer state are sharded over
     c.mesh.tensor = 1  # devices attention heads and MLP columns are split over
+    c.mesh.device_memory_gib = 0.0  # one device's memory, for `flowrl-jax plan` (0: not set)
 
     c.data = ml_collections.ConfigDict()
     c.data.train_path = ""  # .jsonl / .json / .parquet, or hf:<name>[:<config>][:<split>]
@@ -63,6 +70,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.rollout.top_p = 1.0  # nucleus sampling; 1 = off
     c.rollout.top_k = 0  # top-k sampling; 0 = off
     c.rollout.max_new_tokens = 16  # response length limit (longer ones are truncated)
+    c.rollout.prompts_per_call = 0  # prompts per sampler call (bounds the KV cache); 0 = all
     c.rollout.recompute_logprobs = False  # recompute lp_old with the trainer's forward (as verl)
 
     c.optim = ml_collections.ConfigDict()
@@ -143,6 +151,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     how the step's batch splits into mini- and micro-batches.
     """
     from flowrl_jax.algos import make_algorithm
+    from flowrl_jax.models import REMAT_POLICIES
     from flowrl_jax.tasks import task_names
     from flowrl_jax.tasks.base import ON_BAD_ROW
 
@@ -172,6 +181,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     choice("param_dtype", ("float32", "bfloat16"))
     choice("optim.schedule", ("constant", "cosine"))
     choice("data.on_bad_row", ON_BAD_ROW)
+    choice("model.remat", tuple(REMAT_POLICIES))
+    check("model.logprob_chunk", number(0), "must be >= 0 (0: all response positions at once)")
     for key in (
         "steps",
         "rollout.prompts_per_step",
@@ -183,6 +194,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check(key, number(1), "must be >= 1")
     for key in ("mesh.data", "mesh.fsdp", "mesh.tensor"):
         check(key, lambda v: v == -1 or v >= 1, "must be >= 1, or -1 for the remaining devices")
+    check("mesh.device_memory_gib", number(0), "must be >= 0 (0: not set)")
     if [config.mesh.data, config.mesh.fsdp, config.mesh.tensor].count(-1) > 1:
         raise ValueError("config.mesh: at most one of data, fsdp, tensor may be -1.")
     for key in ("seed", "data.seed", "data.num_train", "data.num_eval"):
@@ -198,6 +210,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check("rollout.temperature", number(0), "must be >= 0 (0: greedy)")
     check("rollout.top_p", number(0, 1, strict_low=True), "must be in (0, 1]")
     check("rollout.top_k", number(0), "must be >= 0 (0: off)")
+    check("rollout.prompts_per_call", number(0), "must be >= 0 (0: the whole step at once)")
     for key in ("reward.correct", "reward.wrong"):
         check(key, number(-math.inf), "must be a finite number")
     check("reward.timeout_s", number(0, strict_low=True), "must be a finite number > 0")

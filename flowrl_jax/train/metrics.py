@@ -9,18 +9,25 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from flowrl_jax.distributed.multihost import is_primary
+
 BAR_KEYS = ("reward", "accuracy", "loss", "entropy", "kl_ref", "log_z_mean", "grad_norm")
 
 
 class MetricsLogger:
+    """Writes from process 0 only: in a multi-host run every process holds the same metrics."""
+
     def __init__(
         self, workdir: str, total: int, initial: int, *, tensorboard: bool, progress: bool
     ):
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        keep_rows_up_to(self.path, initial)
+        primary = is_primary()
+        progress = progress and primary
+        self.path = os.path.join(workdir, "metrics.jsonl" if primary else os.devnull)
+        if primary:
+            keep_rows_up_to(self.path, initial)
         self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self.writer = None
-        if tensorboard:
+        if tensorboard and primary:
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(os.path.join(workdir, "tb"))

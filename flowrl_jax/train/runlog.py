@@ -57,15 +57,18 @@ def accelerator_present() -> str | None:
 class RunLog:
     """The banner, samples, signal warning, time summary, curves and W&B of one training run."""
 
-    def __init__(self, config: Any, workdir: str, tokenizer: Any):
+    def __init__(self, config: Any, workdir: str, tokenizer: Any, *, writes: bool = True):
+        """`writes`: this process writes samples.jsonl, curves.png and to W&B (in a
+        multi-host run only process 0 does)."""
         self.config, self.workdir, self.tokenizer = config, workdir, tokenizer
+        self.writes = writes
         self.no_signal = 0  # steps in a row in which every group was uniform
         self.times: dict[str, float] = collections.defaultdict(float)
         self.first_step_s: float | None = None
         self.steps = 0
         self.start = time.perf_counter()
         self.wandb = None
-        if config.log.wandb:
+        if config.log.wandb and writes:
             try:
                 import wandb
             except ImportError:
@@ -147,7 +150,7 @@ class RunLog:
                 reasons,
             )
         every = self.config.log.samples_every
-        if every and (step == 1 or step % every == 0):
+        if self.writes and every and (step == 1 or step % every == 0):
             self._write_samples(step, rollout, group_size)
         return {"uniform_groups": uniform}
 
@@ -195,7 +198,8 @@ class RunLog:
         if self.first_step_s is not None:
             summary += f"; the first step (with compilation) took {self.first_step_s:.1f} s"
         log.info("time: %s", summary)
-        plot_curves(os.path.join(self.workdir, "metrics.jsonl"), self.workdir)
+        if self.writes:
+            plot_curves(os.path.join(self.workdir, "metrics.jsonl"), self.workdir)
         if self.wandb is not None:
             self.wandb.finish()
         return summary

@@ -51,7 +51,9 @@ class Policy(NamedTuple):
 def build_policy(config: ml_collections.ConfigDict, algo: Any, model_path: str):
     """(PolicyModel with the algorithm's heads, tokenizer, mesh) from a model directory, in the
     run's dtypes and sharded over its mesh: what the trainer trains and a checkpoint holds."""
-    lm = from_pretrained(model_path, dtype=config.dtype, param_dtype=config.param_dtype)
+    lm = from_pretrained(
+        model_path, dtype=config.dtype, param_dtype=config.param_dtype, remat=config.model.remat
+    )
     tokenizer = load_tokenizer(model_path, vocab_size=lm.config.vocab_size)
     rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
     model = PolicyModel(lm, **algo.heads(lm.config.hidden_size, rngs))

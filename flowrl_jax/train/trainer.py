@@ -28,7 +28,8 @@ from jax.sharding import NamedSharding
 
 from flowrl_jax.algos import RunContext, make_algorithm
 from flowrl_jax.data import PromptSet, tokenize_prompts
-from flowrl_jax.distributed import replicated, rows_sharding
+from flowrl_jax.distributed import replicated, rollout_copy, rows_sharding
+from flowrl_jax.distributed.multihost import is_primary
 from flowrl_jax.eval.evaluate import evaluate_configured
 from flowrl_jax.optim import make_optimizer
 from flowrl_jax.rollout import (
@@ -87,6 +88,7 @@ class Trainer:
             prompt_len=self.prompt_len,
             temperature=config.rollout.temperature,
             algo=self.algo,
+            logprob_chunk=config.model.logprob_chunk,
         )
         self.set_optimizer(
             make_optimizer(
@@ -126,6 +128,7 @@ class Trainer:
             prompt_len=self.prompt_len,
             max_len=self.max_new,
             temperature=self.config.rollout.temperature,
+            logprob_chunk=self.config.model.logprob_chunk,
         )
 
     # ------------------------------------------------------------------------------ data
@@ -164,16 +167,38 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ rollout
 
-    def _generate(self, idx: np.ndarray, key: jax.Array, score: ScoreFn, timings) -> Rollout:
-        s = self.train_set
+    def _rollout_model(self, timings: dict[str, float]) -> Any:
+        """The policy resharded to the rollout layout, in its compute dtype; the seconds it
+        took are added to `timings["reshard"]`."""
+        start = time.perf_counter()
+        lm = rollout_copy(self.model.lm, self.mesh, self.model.lm.dtype)
+        jax.block_until_ready(nnx.state(lm))
+        timings["reshard"] = timings.get("reshard", 0.0) + time.perf_counter() - start
+        return lm
+
+    def _generate(self, lm, idx: np.ndarray, key: jax.Array, score: ScoreFn, timings) -> Rollout:
+        s, c = self.train_set, self.config.rollout
+        if c.prompts_per_call and c.prompts_per_call < len(idx):
+            return generate_all(
+                lm,
+                self.tokenizer,
+                s,
+                idx,
+                key,
+                num_samples=c.group_size,
+                sampling=self.sampling,
+                score=score,
+                chunk=c.prompts_per_call,
+                timings=timings,
+            )
         return generate(
-            self.model.lm,
+            lm,
             self.tokenizer,
             s.ids[idx],
             s.mask[idx],
             [s.problems[i].reference for i in idx],
             key,
-            num_samples=self.config.rollout.group_size,
+            num_samples=c.group_size,
             sampling=self.sampling,
             score=score,
             timings=timings,
@@ -185,7 +210,7 @@ class Trainer:
 
         def rollout(idx: np.ndarray, num_samples: int, key: jax.Array, desc: str = "rollout"):
             return generate_all(
-                self.model.lm,
+                self._rollout_model({}),
                 self.tokenizer,
                 self.train_set,
                 idx,
@@ -193,7 +218,7 @@ class Trainer:
                 num_samples=num_samples,
                 sampling=self.sampling,
                 score=score,
-                chunk=c.rollout.prompts_per_step,
+                chunk=c.rollout.prompts_per_call or c.rollout.prompts_per_step,
                 progress=c.log.progress,
                 desc=desc,
             )
@@ -209,6 +234,19 @@ class Trainer:
             progress=c.log.progress,
         )
 
+    def _sample(self, key: jax.Array, score: ScoreFn, timings: dict) -> tuple[Rollout, dict]:
+        """The algorithm's `collect` on the policy resharded to the rollout layout (once per
+        step; the copy is dropped on return)."""
+        n, g = self.config.rollout.prompts_per_step, self.config.rollout.group_size
+        lm = self._rollout_model(timings)
+
+        def draw(attempt: int) -> Rollout:
+            return self._generate(
+                lm, self._next_prompts(n), jax.random.fold_in(key, attempt), score, timings
+            )
+
+        return self.algo.collect(draw, n, g)
+
     def collect(self, key: jax.Array, score: TaskScorer, timings: dict) -> tuple[dict, dict]:
         """One step's batch (a dict of device arrays) and its rollout metrics.
 
@@ -217,14 +255,7 @@ class Trainer:
         and what the algorithm's `advantages` and `extra_rows` add.
         """
         c, algo, g = self.config, self.algo, self.config.rollout.group_size
-        n = c.rollout.prompts_per_step
-
-        def draw(attempt: int) -> Rollout:
-            return self._generate(
-                self._next_prompts(n), jax.random.fold_in(key, attempt), score, timings
-            )
-
-        r, metrics = algo.collect(draw, n, g)
+        r, metrics = self._sample(key, score, timings)
         self.last_rollout = r  # for the run log (samples, uniform groups)
         rewards, mask = algo.shape_rewards(r, self.max_new)
         batch = {"ids": r.ids, "attn": r.attn, "mask": mask, "lp_old": r.lp_old}
@@ -387,7 +418,7 @@ class Trainer:
 
     def run_eval(self, score: ScoreFn, key: jax.Array) -> dict[str, float]:
         result = evaluate_configured(
-            self.model.lm, self.tokenizer, self.eval_set, score, key, self.config
+            self._rollout_model({}), self.tokenizer, self.eval_set, score, key, self.config
         )
         return {f"eval/{k}": v for k, v in result.metrics.items()}
 
@@ -406,12 +437,13 @@ class Trainer:
                 f"{self.checkpointer.latest_step()}): pass --resume to continue that run, or "
                 "set --config.workdir to a new directory."
             )
-        runlog = RunLog(c, self.workdir, self.tokenizer)
+        runlog = RunLog(c, self.workdir, self.tokenizer, writes=is_primary())
         runlog.banner(
             model=self.model, algo=self.algo, train=self.train_set, eval_set=self.eval_set
         )
-        with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
-            f.write(c.to_json_best_effort(indent=2))  # beside the run's outputs
+        if is_primary():
+            with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
+                f.write(c.to_json_best_effort(indent=2))  # beside the run's outputs
         base_key = jax.random.key(c.seed)
         logger = MetricsLogger(
             self.workdir, c.steps, self.step, tensorboard=c.log.tensorboard, progress=c.log.progress
@@ -449,8 +481,9 @@ class Trainer:
                 metrics.update(final)
                 logger.log(self.step, final, advance=False)
                 runlog.step(self.step, final)
-                with open(os.path.join(self.workdir, "eval.json"), "w", encoding="utf-8") as f:
-                    json.dump(final, f, indent=2)
+                if is_primary():
+                    with open(os.path.join(self.workdir, "eval.json"), "w") as f:
+                        json.dump(final, f, indent=2)
         self.save()
         if c.checkpoint.export_hf:
             export = os.path.join(self.workdir, "export")
