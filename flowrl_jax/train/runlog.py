@@ -25,6 +25,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from flowrl_jax.distributed.multihost import process_rows
+from flowrl_jax.sampling.host import local_rows
+
 log = logging.getLogger("flowrl_jax")
 
 CURVES = (
@@ -155,13 +158,18 @@ class RunLog:
         return {"uniform_groups": uniform}
 
     def _write_samples(self, step: int, r: Any, group_size: int) -> None:
-        """The first response of each of the first `log.num_samples` groups."""
-        prompt_len = np.asarray(r.ids).shape[1] - np.asarray(r.mask).shape[1]
-        ids, attn = np.asarray(r.ids), np.asarray(r.attn).astype(bool)
-        rows = range(0, len(r.texts), group_size)
+        """The first response of each of the first `log.num_samples` groups that this process
+        holds (in a multi-host run the rollout's token arrays span the processes)."""
+        whole = slice(0, len(r.texts))
+        mine = process_rows(r.ids.sharding, r.ids.shape) if isinstance(r.ids, jax.Array) else whole
+        ids, attn = local_rows(r.ids), local_rows(r.attn).astype(bool)
+        prompt_len = r.ids.shape[1] - r.mask.shape[1]
+        first = -(-mine.start // group_size) * group_size
+        rows = range(first, mine.stop, group_size)[: self.config.log.num_samples]
         with open(os.path.join(self.workdir, "samples.jsonl"), "a", encoding="utf-8") as f:
-            for row in list(rows)[: self.config.log.num_samples]:
-                prompt = ids[row, :prompt_len][attn[row, :prompt_len]]
+            for row in rows:
+                local = row - mine.start
+                prompt = ids[local, :prompt_len][attn[local, :prompt_len]]
                 record = {
                     "step": step,
                     "prompt": self.tokenizer.decode(prompt.tolist()),
