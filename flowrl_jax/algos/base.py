@@ -110,6 +110,11 @@ class Algorithm:
         """Modules trained with the policy, by name (`logz`, `value`)."""
         return {}
 
+    def param_groups(self) -> dict[str, float]:
+        """Modules of `heads` trained at a learning rate of their own, by name (PPO's separate
+        critic); the rest of the model follows `optim.lr` and its schedule."""
+        return {}
+
     @property
     def needs_reference(self) -> bool:
         """Whether the step computes `lp_ref` with a frozen copy of the initial policy."""

@@ -31,7 +31,7 @@ from flowrl_jax.data import PromptSet, tokenize_prompts
 from flowrl_jax.distributed import make_mesh, replicated, rows_sharding, shard_model
 from flowrl_jax.eval.evaluate import evaluate_configured
 from flowrl_jax.models import from_pretrained, load_tokenizer, save_pretrained
-from flowrl_jax.optim import make_optimizer
+from flowrl_jax.optim import make_rl_optimizer, set_rl_step
 from flowrl_jax.rollout import (
     Rollout,
     SamplingOptions,
@@ -92,18 +92,8 @@ class Trainer:
             temperature=config.rollout.temperature,
             algo=self.algo,
         )
-        self.set_optimizer(
-            make_optimizer(
-                lr=config.optim.lr,
-                total_steps=config.steps,
-                warmup_steps=config.optim.warmup_steps,
-                schedule=config.optim.schedule,
-                weight_decay=config.optim.weight_decay,
-                b1=config.optim.b1,
-                b2=config.optim.b2,
-                grad_clip=config.optim.grad_clip,
-            )
-        )
+        self.optimizer = make_rl_optimizer(config.optim, config.steps, self.algo.param_groups())
+        self.set_optimizer(self.optimizer.tx)
 
     @functools.cached_property
     def checkpointer(self) -> Checkpointer:
@@ -304,6 +294,7 @@ class Trainer:
                 f"optim.micro_batch_size={micro}."
             )
         history = []
+        self.opt_state = set_rl_step(self.opt_state, self.step)  # one learning rate per RL step
         for epoch in range(c.optim.epochs):
             k = jax.random.fold_in(key, 1000 + epoch)
             perm = np.asarray(jax.random.permutation(k, online))
@@ -329,6 +320,7 @@ class Trainer:
         out = {k: float(np.mean([float(h[k]) for h in history])) for k in history[0]}
         out["skipped"] = float(np.sum([float(h["skipped"]) for h in history]))
         out["updates"] = len(history)
+        out.update(self.optimizer.learning_rates(self.step))
         return out
 
     def _check_skips(self, metrics: dict[str, Any]) -> None:

@@ -45,6 +45,29 @@ def test_resume_is_exact(tiny_model, tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
 
 
+def test_learning_rate_follows_rl_steps(tiny_model, tmp_path):
+    """Four mini-batches per RL step and two warm-up steps: the four updates of the first step
+    all use rate 0 (when the schedule counted updates they used 0, lr/2, lr, lr), and the rate
+    logged per step is 0, lr/2, then exactly lr."""
+    overrides = {
+        "optim.warmup_steps": 2,
+        "optim.mini_batch_prompts": 1,
+        "optim.micro_batch_size": 4,
+    }
+    trainer = Trainer(toy_config(tiny_model, tmp_path, steps=1, **overrides))
+    before = _params(trainer)
+    trainer.train()
+    for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(_params(trainer)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    trainer.config.unlock()
+    trainer.config.steps = 3
+    trainer.train()
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    lr = np.float32(trainer.config.optim.lr)
+    assert [r["optim/lr"] for r in rows] == [0.0, lr / 2, lr]
+    assert [r["updates"] for r in rows] == [4, 4, 4]
+
+
 @pytest.mark.parametrize("algorithm", ["grpo", "dr_grpo", "flowrl"])
 def test_micro_batches_give_the_same_update(algorithm, tiny_model, tmp_path):
     no_dropout = {"algo.logz_dropout": 0.0} if algorithm == "flowrl" else {}
