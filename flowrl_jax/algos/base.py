@@ -7,7 +7,7 @@ The trainer (`flowrl_jax.train`) calls the hooks in this order each RL step and 
 algorithm:
 
 1. `collect(draw, ...)`: the step's rollout (DAPO resamples uniform groups);
-2. `shape_rewards(rollout, ...)`: rewards and loss mask (DAPO's overlong shaping/filter);
+2. `shape_rewards(rollout, ...)`: rewards and per-row marks (DAPO's overlong shaping/filter);
 3. old (`needs_old_forward`) and reference (`needs_reference`) log-probs;
 4. `advantages(...)`: what the loss reads besides log-probs (`adv`, `seq_adv`, ...);
 5. `extra_rows(...)`: rows added after the rollout's (DPH-RL's stored samples);
@@ -139,9 +139,13 @@ class Algorithm:
         """(rollout, metrics): `draw(attempt)` samples the next `num_prompts` prompts."""
         return draw(0), {}
 
-    def shape_rewards(self, rollout: Any, max_new_tokens: int) -> tuple[np.ndarray, jax.Array]:
-        """(rewards [B], loss mask [B, T]) from the verifier's rewards and the response mask."""
-        return rollout.rewards, rollout.mask
+    def shape_rewards(self, rollout: Any, max_new_tokens: int) -> tuple[np.ndarray, Batch]:
+        """(rewards [B] the advantages read, per-row arrays [B, ...] added to the batch).
+
+        The rewards of every row enter the advantages' statistics; an algorithm that keeps rows
+        out of the loss marks them here (DAPO's `in_loss`) and reads the mark in its loss.
+        """
+        return rollout.rewards, {}
 
     def advantages(
         self, rewards: np.ndarray, batch: Batch, *, group_size: int, old: Batch | None

@@ -206,9 +206,9 @@ class Trainer:
     def collect(self, key: jax.Array, score: TaskScorer, timings: dict) -> tuple[dict, dict]:
         """One step's batch (a dict of device arrays) and its rollout metrics.
 
-        Batch: `ids`, `attn` [B, P+T]; `mask` [B, T] (the tokens in the loss); `lp_old` [B, T]
+        Batch: `ids`, `attn` [B, P+T]; `mask` [B, T] (the response tokens); `lp_old` [B, T]
         (the sampler's, or recomputed); `lp_ref` [B, T] when the algorithm needs a reference;
-        and what the algorithm's `advantages` and `extra_rows` add.
+        and what the algorithm's `shape_rewards`, `advantages` and `extra_rows` add.
         """
         c, algo, g = self.config, self.algo, self.config.rollout.group_size
         n = c.rollout.prompts_per_step
@@ -219,8 +219,8 @@ class Trainer:
             )
 
         r, metrics = algo.collect(draw, n, g)
-        rewards, mask = algo.shape_rewards(r, self.max_new)
-        batch = {"ids": r.ids, "attn": r.attn, "mask": mask, "lp_old": r.lp_old}
+        rewards, rows = algo.shape_rewards(r, self.max_new)
+        batch = {"ids": r.ids, "attn": r.attn, "mask": r.mask, "lp_old": r.lp_old, **rows}
         start = time.perf_counter()
         old = None
         if c.rollout.recompute_logprobs or algo.needs_old_forward:

@@ -29,6 +29,8 @@ def toy_config(model_path: str, workdir, algorithm: str = "grpo", **overrides):
     c.log.tensorboard = False
     if algorithm.startswith("dph"):
         c.algo.update(pef_samples=2, pef_correct=1, stored_per_step=8)
+    if algorithm == "dapo":  # a random policy rarely solves the toy task: groups are uniform
+        c.algo.ds_fill = True
     c = for_algorithm(algorithm, c)
     with c.unlocked():
         for key, value in overrides.items():
