@@ -92,6 +92,7 @@ def main() -> None:
         config.model_path, config.workdir, config.dtype = a.model, workdir, a.dtype
         config.rollout.recompute_logprobs = False  # keep the sampler's in the batch
         config.log.progress = False
+        config.reward.unsafe_in_process = True  # the embedded task's verifier, no pool
         for item in a.set:
             key, _, value = item.partition("=")
             section, _, name = key.rpartition(".")

@@ -70,9 +70,13 @@ class RunContext:
 
     rollout(prompt_indices, num_samples, key) samples and scores `num_samples` responses per
     training prompt (any number of prompts: they go in chunks of `prompts_per_step`).
+    logprobs(rollout) gives a rollout's behaviour log-probs [B, T] as the run's updates see them:
+    the update's own forward under the current parameters when the run recomputes them
+    (`rollout.recompute_logprobs`, the default in bfloat16), else the sampler's.
     """
 
     rollout: Callable[[np.ndarray, int, jax.Array], Any]
+    logprobs: Callable[[Any], jax.Array]
     num_prompts: int
     prompts_per_step: int
     prompt_len: int

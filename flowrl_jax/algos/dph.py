@@ -10,8 +10,10 @@ What makes it different, in the order the trainer meets it:
 - `setup`: D_pef, once. Sample `pef_samples` responses per training prompt from the initial
   policy; a prompt solved in at least `pef_correct` of them is "perfect"; for each perfect
   prompt sample one fresh response and keep it if correct, with its tokens and per-token
-  log-probs (these are lp_ref: no reference network is needed afterwards). The other prompts
-  form D_exp, the online set. Saved to `workdir/reference_set.npz`, so a resumed run reuses it.
+  log-probs (these are lp_ref: no reference network is needed afterwards; the update's own
+  forward computes them when the run recomputes behaviour log-probs, as in bfloat16). The
+  other prompts form D_exp, the online set. Saved to `workdir/reference_set.npz`, so a
+  resumed run reuses it.
 - `extra_rows`: each step appends `stored_per_step` stored samples after the online rows.
 - `loss`: no PPO term on stored rows, no f term on online ones (a per-row type mask).
 """
@@ -102,7 +104,7 @@ def build_reference_set(ctx: RunContext, pef_samples: int, pef_correct: int) -> 
         np.asarray(fresh.ids)[ok],
         np.asarray(fresh.attn)[ok],
         np.asarray(fresh.mask)[ok],
-        np.asarray(fresh.lp_old)[ok],
+        np.asarray(ctx.logprobs(fresh))[ok],
         perfect[ok],
     )
 

@@ -54,7 +54,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.rollout.top_p = 1.0
     c.rollout.top_k = 0
     c.rollout.max_new_tokens = 16
-    c.rollout.recompute_logprobs = False  # recompute lp_old with the trainer's forward (as verl)
+    c.rollout.recompute_logprobs = config_dict.placeholder(bool)  # lp_old from the update's
+    #   forward (as the released codes) instead of the sampler's; None: when dtype is not float32
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-6
@@ -246,6 +247,14 @@ def _check_unread_algo_keys(section: ml_collections.ConfigDict, algorithm) -> No
             f"(it is a hyper-parameter of {', '.join(users)}): remove it, or start from that "
             f"algorithm's config (for_algorithm / configs/...)."
         )
+
+
+def recomputes_logprobs(config: ml_collections.ConfigDict) -> bool:
+    """Whether a run replaces the sampler's behaviour log-probs by the update's forward
+    (`rollout.recompute_logprobs`; None: whenever the compute dtype is not float32, where the
+    sampler's differ from the update's by up to ~0.1 per token, docs/algorithms.md)."""
+    recompute = config.rollout.recompute_logprobs
+    return config.dtype != "float32" if recompute is None else bool(recompute)
 
 
 def countdown_config(algorithm: str = "grpo") -> ml_collections.ConfigDict:

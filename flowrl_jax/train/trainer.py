@@ -44,7 +44,7 @@ from flowrl_jax.rollout import (
 )
 from flowrl_jax.tasks import get_task
 from flowrl_jax.train.checkpoint import Checkpointer
-from flowrl_jax.train.config import validate
+from flowrl_jax.train.config import recomputes_logprobs, validate
 from flowrl_jax.train.metrics import MetricsLogger
 from flowrl_jax.train.step import PolicyModel, make_forward_fn, make_train_step
 
@@ -79,6 +79,7 @@ class Trainer:
         self.prompt_len = config.data.max_prompt_len
         self.max_new = config.rollout.max_new_tokens
         self.sampling = SamplingOptions.of(config.rollout, self.max_new)
+        self.recompute = recomputes_logprobs(config)  # lp_old from the update's forward
         self.train_set = self._prompts("train")
         self.eval_set = self._prompts("eval")
         self.step = 0
@@ -192,8 +193,16 @@ class Trainer:
                 desc=desc,
             )
 
+        def logprobs(r: Rollout) -> jax.Array:
+            if not self.recompute:
+                return r.lp_old
+            return jnp.where(
+                r.mask, self._forward(self.params, {"ids": r.ids, "attn": r.attn})["lp"], 0.0
+            )
+
         return RunContext(
             rollout=rollout,
+            logprobs=logprobs,
             num_prompts=len(self.train_set),
             prompts_per_step=c.rollout.prompts_per_step,
             prompt_len=self.prompt_len,
@@ -223,10 +232,10 @@ class Trainer:
         batch = {"ids": r.ids, "attn": r.attn, "mask": r.mask, "lp_old": r.lp_old, **rows}
         start = time.perf_counter()
         old = None
-        if c.rollout.recompute_logprobs or algo.needs_old_forward:
+        if self.recompute or algo.needs_old_forward:
             old = self._forward(self.params, batch)
-            if c.rollout.recompute_logprobs:
-                batch["lp_old"] = old["lp"]
+            if self.recompute:
+                batch["lp_old"] = jnp.where(r.mask, old["lp"], 0.0)
         if self.ref_params is not None:
             batch["lp_ref"] = self._forward(self.ref_params, batch)["lp"]
         batch.update(algo.advantages(rewards, batch, group_size=g, old=old))
@@ -258,14 +267,17 @@ class Trainer:
             )
 
     def _forward(self, params, batch: dict) -> dict[str, jax.Array]:
-        """No-gradient forward over the batch in micro-batches (one compiled shape)."""
+        """No-gradient forward over the batch in micro-batches of the update's shape (the last
+        one padded by repeating rows): one compiled shape, and the update's own numbers."""
         b = batch["ids"].shape[0]
         micro = self.config.optim.micro_batch_size or b
+        pad = -b % micro
+        rows = {k: jnp.pad(batch[k], [(0, pad), (0, 0)], mode="edge") for k in ("ids", "attn")}
         outs = [
-            self.forward(params, self.rest, {k: batch[k][i : i + micro] for k in ("ids", "attn")})
-            for i in range(0, b, micro)
+            self.forward(params, self.rest, {k: v[i : i + micro] for k, v in rows.items()})
+            for i in range(0, b + pad, micro)
         ]
-        return jax.tree.map(lambda *x: jnp.concatenate(x), *outs)
+        return jax.tree.map(lambda *x: jnp.concatenate(x)[:b], *outs)
 
     # ------------------------------------------------------------------------------ update
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 from train_fixtures import toy_config
 
-from flowrl_jax.algos.dph import exploration_pool
+from flowrl_jax.algos import RunContext
+from flowrl_jax.algos.dph import build_reference_set, exploration_pool
 from flowrl_jax.train.trainer import Trainer
 
 
@@ -46,3 +48,35 @@ def test_empty_reference_set_warns_and_trains(tiny_model, tmp_path, caplog):
     trainer.train()
     assert len(trainer.algo.reference_set) == 0
     assert "D_pef is empty" in caplog.text
+
+
+def test_stored_logprobs_are_the_runs_behaviour_logprobs():
+    """The stored reference log-probs are what the run's updates would compute for those
+    responses (`RunContext.logprobs`: the update's own forward when the run recomputes, as in
+    bfloat16), not the sampler's."""
+    rng = np.random.default_rng(0)
+
+    def rollout(idx, num_samples, key, desc="rollout"):
+        n = len(idx) * num_samples
+        return SimpleNamespace(
+            ids=np.arange(n)[:, None] * np.ones((1, 6), int),
+            attn=np.ones((n, 6), bool),
+            mask=np.ones((n, 2), bool),
+            lp_old=np.full((n, 2), -1.0),  # the sampler's
+            correct=np.ones(n, bool),
+        )
+
+    recomputed = rng.normal(size=(3, 2))
+    ctx = RunContext(
+        rollout=rollout,
+        logprobs=lambda r: recomputed[: len(r.correct)],
+        num_prompts=3,
+        prompts_per_step=3,
+        prompt_len=4,
+        max_new_tokens=2,
+        workdir="",
+        seed=0,
+        progress=False,
+    )
+    ref = build_reference_set(ctx, pef_samples=2, pef_correct=2)
+    np.testing.assert_array_equal(ref.lp_ref, recomputed)
