@@ -110,8 +110,8 @@ class Algorithm:
 
     # ------------------------------------------------------------------ what it needs
 
-    def heads(self, hidden_size: int, rngs: Any) -> dict[str, Any]:
-        """Modules trained with the policy, by name (`logz`, `value`)."""
+    def heads(self, lm: Any, rngs: Any) -> dict[str, Any]:
+        """Modules trained with the policy `lm` (a `Decoder`), by name (`logz`, `value`)."""
         return {}
 
     def param_groups(self) -> dict[str, float]:

@@ -69,7 +69,7 @@ class Trainer:
         lm = from_pretrained(config.model_path, dtype=config.dtype, param_dtype=config.param_dtype)
         self.tokenizer = load_tokenizer(config.model_path, vocab_size=lm.config.vocab_size)
         rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
-        self.model = PolicyModel(lm, **self.algo.heads(lm.config.hidden_size, rngs))
+        self.model = PolicyModel(lm, **self.algo.heads(lm, rngs))
         self.mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
         shard_model(self.model, self.mesh)
         self.graphdef, self.params, self.rest = nnx.split(self.model, nnx.Param, ...)
