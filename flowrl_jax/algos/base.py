@@ -11,7 +11,8 @@ algorithm:
 3. old (`needs_old_forward`) and reference (`needs_reference`) log-probs;
 4. `advantages(...)`: what the loss reads besides log-probs (`adv`, `seq_adv`, ...);
 5. `extra_rows(...)`: rows added after the rollout's (DPH-RL's stored samples);
-6. per mini-batch, inside the jitted update: `normalizers` once, then `loss` per micro-batch
+6. `layout(...)`: which rows each optimizer step of an epoch takes (DPH-RL's released layout);
+7. per mini-batch, inside the jitted update: `normalizers` once, then `loss` per micro-batch
    on the policy's forward pass, which `head_outputs` extends (log Z, values).
 
 `setup` runs once before the first step (DPH-RL's reference set). Config files give values to
@@ -132,6 +133,30 @@ class Algorithm:
     def extra_rows_per_step(self, config: Any) -> int:
         """How many rows `extra_rows` adds to each step's batch."""
         return 0
+
+    def minibatch_rows(self, config: Any) -> int:
+        """Rows of each optimizer step (what `layout` gives and micro-batches split): the
+        rollout's share of a mini-batch plus an equal share of the rows `extra_rows` adds."""
+        prompts = config.rollout.prompts_per_step
+        n_mini = prompts // (config.optim.mini_batch_prompts or prompts)
+        extra = self.extra_rows_per_step(config)
+        if extra % n_mini:
+            raise ValueError(
+                f"the {extra} rows {config.algo.name} adds per step do not split evenly over the "
+                f"{n_mini} mini-batches of a step (rollout.prompts_per_step / "
+                "optim.mini_batch_prompts)."
+            )
+        return prompts // n_mini * config.rollout.group_size + extra // n_mini
+
+    def layout(self, online: np.ndarray, extra: np.ndarray, num_minibatches: int) -> list:
+        """Row indices of each optimizer step of one epoch, in micro-batch order (-1: an empty
+        row, in no loss). `online`: the rollout's rows, shuffled; `extra`: the rows of
+        `extra_rows`. Default: `num_minibatches` equal parts of the online rows, each followed
+        by an equal share of the extra rows."""
+        parts = zip(
+            np.split(online, num_minibatches), np.split(extra, num_minibatches), strict=True
+        )
+        return [np.concatenate(part) for part in parts]
 
     # ------------------------------------------------------------------ the step, in order
 

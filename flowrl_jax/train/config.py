@@ -204,23 +204,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"rollout.prompts_per_step={prompts} is not a multiple of "
             f"optim.mini_batch_prompts={mini}."
         )
-    seqs = mini * config.rollout.group_size
-    n_mini = prompts // mini
-    extra = algorithm.extra_rows_per_step(config)
-    if extra % n_mini:
-        raise ValueError(
-            f"the {extra} rows {config.algo.name} adds per step do not split evenly over the "
-            f"{n_mini} mini-batches of a step (rollout.prompts_per_step / "
-            "optim.mini_batch_prompts)."
-        )
-    rows = seqs + extra // n_mini  # what the trainer's update splits into micro-batches
+    rows = algorithm.minibatch_rows(config)  # what the trainer's update splits
     micro = config.optim.micro_batch_size or rows
-    if rows % micro or (config.optim.micro_batch_size and seqs % micro):
-        held = f"{seqs} sequences (mini_batch_prompts x group_size)"
-        if extra:
-            held += f" + {extra // n_mini} rows {config.algo.name} adds"
+    if rows % micro:
         raise ValueError(
-            f"a mini-batch holds {held}: each part must be a multiple of "
+            f"a mini-batch of {config.algo.name} holds {rows} rows (mini_batch_prompts x "
+            f"group_size, and the rows the algorithm adds): it must be a multiple of "
             f"optim.micro_batch_size={micro}."
         )
 

@@ -284,9 +284,9 @@ class Trainer:
     def update(self, batch: dict, key: jax.Array) -> dict[str, float]:
         """E epochs over the batch in mini-batches; each mini-batch is one optimizer step.
 
-        The rollout's rows (prompts_per_step · group_size) are shuffled each epoch; rows the
-        algorithm added after them (`extra_rows`) are split evenly, in order, over the
-        mini-batches.
+        The rollout's rows (prompts_per_step · group_size) are shuffled each epoch; the
+        algorithm's `layout` places them and the rows it added (`extra_rows`) in mini-batches
+        (by default each mini-batch takes an equal share of the added rows, in order).
         """
         c = self.config
         rows = np.arange(batch["ids"].shape[0])
@@ -295,34 +295,27 @@ class Trainer:
         n_mini = c.rollout.prompts_per_step // (
             c.optim.mini_batch_prompts or c.rollout.prompts_per_step
         )
-        per_mini = len(online) // n_mini
-        extra_per_mini = len(extra) // n_mini
-        rows_per_mini = per_mini + extra_per_mini
-        micro = c.optim.micro_batch_size or rows_per_mini
-        if rows_per_mini % micro:
-            raise ValueError(
-                f"a mini-batch of {rows_per_mini} rows ({per_mini} sampled + {extra_per_mini} "
-                f"added by {c.algo.name}) does not split into micro-batches of "
-                f"optim.micro_batch_size={micro}."
-            )
         history = []
         self.opt_state = set_rl_step(self.opt_state, self.step)  # one learning rate per RL step
         for epoch in range(c.optim.epochs):
             k = jax.random.fold_in(key, 1000 + epoch)
             perm = np.asarray(jax.random.permutation(k, online))
-            for m in range(n_mini):
-                take = np.concatenate(
-                    [
-                        perm[m * per_mini : (m + 1) * per_mini],
-                        extra[m * extra_per_mini : (m + 1) * extra_per_mini],
-                    ]
-                )
+            for m, take in enumerate(self.algo.layout(perm, extra, n_mini)):
+                micro = c.optim.micro_batch_size or len(take)
+                if len(take) % micro:
+                    raise ValueError(
+                        f"a mini-batch of {len(take)} rows ({c.algo.name}'s layout of "
+                        f"{sampled} sampled and {len(extra)} added rows) does not split into "
+                        f"micro-batches of optim.micro_batch_size={micro}."
+                    )
+                picked = {name: x[take] for name, x in batch.items()}
+                picked["mask"] = picked["mask"] & (take >= 0)[:, None]  # -1: an empty row
                 mini = {
                     name: jax.device_put(
-                        x[take].reshape(rows_per_mini // micro, micro, *x.shape[1:]),
+                        x.reshape(len(take) // micro, micro, *x.shape[1:]),
                         rows_sharding(self.mesh, micro, x.ndim + 1, row_axis=1),
                     )
-                    for name, x in batch.items()
+                    for name, x in picked.items()
                 }
                 self.params, self.opt_state, metrics = self.train_step(
                     self.params, self.rest, self.opt_state, mini, jax.random.fold_in(k, m)
