@@ -2,7 +2,7 @@
 
 `make_rl_optimizer`: AdamW after global-norm clipping whose learning rate follows the RL step,
 not the optimizer update: every update of one RL step uses the same rate, as the released codes
-step their schedulers once per RL step (docs/algorithms.md, "Known differences"). The step is a
+step their schedulers once per RL step (docs/algorithms.md §8.1). The step is a
 counter in the optimizer state that the trainer sets (`set_rl_step`), so a resumed run restores
 it with the rest of the state. Modules an algorithm trains at their own rate (PPO's separate
 critic) get their own AdamW. `make_optimizer`: the same AdamW with the schedule counting

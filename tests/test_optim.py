@@ -1,4 +1,4 @@
-"""The optimizer's learning rate follows the RL step (docs/algorithms.md, "Known differences"):
+"""The optimizer's learning rate follows the RL step (docs/algorithms.md §8.1):
 every update of one RL step uses that step's rate, warm-up and cosine lengths count RL steps,
 and a module with a rate of its own (PPO's separate critic) gets it."""
 

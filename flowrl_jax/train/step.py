@@ -123,7 +123,7 @@ def make_forward_fn(
     then dropped) rather than a plain forward: XLA fuses a forward that no gradient follows
     differently, and in bfloat16 those roundings move log-probs by up to ~0.1 per token,
     while the forward of a vjp computes what the update's own forward computes, so that
-    on-policy importance ratios are exactly 1 (docs/algorithms.md, "Known differences").
+    on-policy importance ratios are exactly 1 (docs/algorithms.md §8.2).
     """
 
     def forward(params, rest, batch):
