@@ -59,26 +59,16 @@ def lr_schedule(
 
 
 def make_optimizer(
+    rate: optax.Schedule,
     *,
-    lr: float,
-    total_steps: int,
-    warmup_steps: int = 0,
-    schedule: str = "constant",
-    end_lr_ratio: float = 0.0,
     weight_decay: float = 0.0,
     b1: float = 0.9,
     b2: float = 0.999,
     grad_clip: float = 1.0,
 ) -> optax.GradientTransformation:
-    """AdamW(b1, b2, weight_decay) after clipping the global norm to `grad_clip`, with
-    `lr_schedule` evaluated on the number of optimizer updates (supervised training)."""
-    rate = lr_schedule(
-        lr,
-        total_steps=total_steps,
-        warmup_steps=warmup_steps,
-        schedule=schedule,
-        end_lr_ratio=end_lr_ratio,
-    )
+    """AdamW(b1, b2, weight_decay) after clipping the global norm to `grad_clip`, with the
+    learning rate `rate` (e.g. `lr_schedule(...)`) evaluated on the number of optimizer updates
+    (supervised training)."""
     return optax.chain(
         optax.clip_by_global_norm(grad_clip),
         optax.adamw(rate, b1=b1, b2=b2, weight_decay=weight_decay),
