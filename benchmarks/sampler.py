@@ -244,6 +244,11 @@ def main(argv=None) -> dict:
             row["hf_s"] = statistics.median(t_hf)
             row["hf_tok_s"] = row["tokens"] / row["hf_s"]
             row["ratio"] = row["ours_tok_s"] / row["hf_tok_s"]
+            # each alternated pair's ratio: under load PyTorch's threads can stall for a whole
+            # run, so one ratio can be off by several times; the spread shows it
+            pairs = sorted(h / o for o, h in zip(t_ours, t_hf, strict=True))
+            row["ratio_min"], row["ratio_max"] = pairs[0], pairs[-1]
+            row["ratio_median"] = statistics.median(pairs)
         if split:
             ours(1)  # warm-up of the prefill-only program
             t_prefill = statistics.median(timed(lambda: ours(1), args.repeats))
@@ -257,7 +262,11 @@ def main(argv=None) -> dict:
         results.append(row)
         line = f"batch {b:4d}: ours {row['ours_tok_s']:10.1f} tok/s"
         if use_hf:
-            line += f" | transformers {row['hf_tok_s']:10.1f} tok/s | ratio {row['ratio']:.2f}x"
+            line += (
+                f" | transformers {row['hf_tok_s']:10.1f} tok/s | ratio {row['ratio']:.2f}x"
+                f" (pairs: min {row['ratio_min']:.2f} / median {row['ratio_median']:.2f} / "
+                f"max {row['ratio_max']:.2f})"
+            )
         if split:
             line += f" | decode {row['decode_tok_s']:10.1f} tok/s"
         if "fraction_of_bound" in row:

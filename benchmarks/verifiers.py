@@ -1,12 +1,15 @@
 """Verifier throughput: verifications per second, one process vs the worker pool, in one run.
 
     python benchmarks/verifiers.py [--workers N] [--math-items 400] [--countdown-items 20000]
+                                   [--code-tests 300]
 
 "single" verifies in this process (``Scorer(num_workers=0)``: no isolation, the floor cost of
 the verifier itself); "pool" is ``Scorer(num_workers=N)`` (default: all cores), the way a
 trainer runs it. Items are unique (no cache hits) and both modes score the same ones. Also
 measured: pool start-up with the ``forkserver`` (sympy preloaded once) and ``spawn`` contexts,
-and the cost of replacing a dead worker. Writes benchmarks/results/verifiers.json.
+and the cost of replacing a dead worker, and the time one worker takes to score a correct program
+against ``--code-tests`` trivial stdin tests (all of an item's tests share one sandbox; the
+default budget is 20 s). Writes benchmarks/results/verifiers.json.
 """
 
 from __future__ import annotations
@@ -113,11 +116,24 @@ def startup(start_method: str, workers: int) -> dict[str, float]:
     return {"start_s": round(started, 3), "replace_worker_s": round(replaced, 3)}
 
 
+def code_many_tests(n_tests: int) -> dict:
+    """Seconds for one worker to score a correct program on ``n_tests`` stdin tests."""
+    reference = {"tests": [{"input": f"{i} {i}\n", "output": f"{2 * i}\n"} for i in range(n_tests)]}
+    response = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+    with Scorer(1) as scorer:
+        scorer.score("code", [response], [{"tests": reference["tests"][:1]}])  # sandbox probe
+        start = time.perf_counter()
+        (result,) = scorer.score("code", [response], [reference])
+        elapsed = time.perf_counter() - start
+    return {"tests": n_tests, "seconds": round(elapsed, 2), "reward": result.reward}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--math-items", type=int, default=400)
     parser.add_argument("--countdown-items", type=int, default=20_000)
+    parser.add_argument("--code-tests", type=int, default=300)
     args = parser.parse_args()
 
     report: dict = {
@@ -134,6 +150,7 @@ def main() -> None:
             "spawn": startup("spawn", args.workers),
         },
         "host_parallel_speedup": round(host_parallel_speedup(args.workers), 2),
+        "code_many_tests": code_many_tests(args.code_tests),
     }
     workloads = {
         "math": math_items(args.math_items),
@@ -173,6 +190,11 @@ def main() -> None:
         f"host: {os.cpu_count()} cores, load average {report['machine']['load_average_1min']:.1f},"
         f" {args.workers} busy processes run {report['host_parallel_speedup']:.2f}x faster than"
         " one (the ceiling of the ratios above)"
+    )
+    code = report["code_many_tests"]
+    print(
+        f"code: a correct program on {code['tests']} stdin tests, one worker: "
+        f"{code['seconds']:.1f} s, reward {code['reward']}"
     )
     print(f"wrote {RESULTS}")
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from flowrl_jax.algos.base import Batch, Metrics, RunContext, register
 from flowrl_jax.algos.policy_gradient import PolicyGradient, PolicyGradientParams
+from flowrl_jax.distributed.multihost import host_array
 from flowrl_jax.losses import (
     F_DIVERGENCES,
     aggregate,
@@ -115,10 +116,10 @@ def build_reference_set(ctx: RunContext, pef_samples: int, pef_correct: int) -> 
     fresh = ctx.rollout(perfect, 1, jax.random.fold_in(key, 1), "D_pef")
     ok = np.flatnonzero(fresh.correct)
     return ReferenceSet(
-        np.asarray(fresh.ids)[ok],
-        np.asarray(fresh.attn)[ok],
-        np.asarray(fresh.mask)[ok],
-        np.asarray(ctx.logprobs(fresh))[ok],
+        host_array(fresh.ids)[ok],
+        host_array(fresh.attn)[ok],
+        host_array(fresh.mask)[ok],
+        host_array(ctx.logprobs(fresh))[ok],
         perfect[ok],
     )
 
@@ -234,7 +235,11 @@ class DPH(PolicyGradient):
             ref = ReferenceSet(**{f.name: data[f.name] for f in dataclasses.fields(ReferenceSet)})
         else:
             ref = build_reference_set(ctx, p.pef_samples, p.pef_correct)
-            np.savez(path, **dataclasses.asdict(ref))
+            # every process holds the same set; each writes it whole (atomically), so a host
+            # without a shared file system finds its own copy when the run resumes
+            tmp = f"{path}.tmp-{os.getpid()}.npz"
+            np.savez(tmp, **dataclasses.asdict(ref))
+            os.replace(tmp, path)
         if not len(ref):
             log.warning(
                 "D_pef is empty: no training prompt is solved %d/%d times by the initial "

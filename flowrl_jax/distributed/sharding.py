@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AbstractMesh, Mesh, NamedSharding, PartitionSpec
 
 MESH_AXES = ("data", "fsdp", "tensor")
 Rules = Sequence[tuple[str, str | None]]
@@ -61,6 +61,20 @@ def make_mesh(
     return Mesh(np.asarray(devices).reshape(sizes), MESH_AXES)
 
 
+def abstract_mesh(data: int, fsdp: int, tensor: int) -> AbstractMesh:
+    """A (data, fsdp, tensor) mesh of the given sizes without devices (for planning)."""
+    return AbstractMesh((data, fsdp, tensor), MESH_AXES)
+
+
+def bytes_per_device(shape: Sequence[int], dtype: Any, spec: PartitionSpec, mesh: Any) -> int:
+    """Bytes one device holds of an array of `shape` and `dtype` placed by `spec` on `mesh`."""
+    elements = int(np.prod(shape, dtype=np.int64))
+    for axes in spec:
+        for axis in (axes,) if isinstance(axes, str) else axes or ():
+            elements //= mesh.shape[axis]
+    return elements * np.dtype(dtype).itemsize
+
+
 def logical_to_spec(
     axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh, rules: Rules | None = None
 ) -> PartitionSpec:
@@ -92,12 +106,27 @@ def param_shardings(
     return out
 
 
-def shard_model(model: nnx.Module, mesh: Mesh, rules: Rules | None = None) -> nnx.Module:
-    """Places every parameter of `model` on `mesh` per the rules (in place; returns the model)."""
+def shard_model(
+    model: nnx.Module, mesh: Mesh, rules: Rules | None = None, *, dtype: Any = None
+) -> nnx.Module:
+    """Places every parameter of `model` on `mesh` per the rules, cast to `dtype` when given
+    (in place; returns the model)."""
     shardings = param_shardings(model, mesh, rules)
-    for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
-        var.value = jax.device_put(var.value, shardings[tuple(path)])
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
+    values = [v.value if dtype is None else v.value.astype(dtype) for _, v in flat]
+    placed = jax.device_put(values, [shardings[tuple(path)] for path, _ in flat])  # one call
+    for (_, var), value in zip(flat, placed, strict=True):
+        var.value = value
     return model
+
+
+def rollout_copy(model: nnx.Module, mesh: Mesh, dtype: Any = None) -> nnx.Module:
+    """A copy of `model` in the rollout layout (`SAMPLER_RULES`: replicated over data and
+    fsdp, split over tensor), its parameters cast to `dtype` (the compute dtype, which the
+    model casts them to at use anyway, so sampling gives the same tokens). `model` is left as
+    it is. The copy costs one all-gather of the weights over fsdp; decoding with it needs
+    none per token."""
+    return shard_model(nnx.clone(model), mesh, SAMPLER_RULES, dtype=dtype)
 
 
 ROWS = ("data", "fsdp")

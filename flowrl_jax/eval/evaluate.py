@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from flowrl_jax.data import PromptSet
+from flowrl_jax.distributed.multihost import host_array
 from flowrl_jax.eval.metrics import distinct_n, pass_at_k_curve
 from flowrl_jax.rollout import SamplingOptions, generate_all
 from flowrl_jax.tasks import get_task
@@ -26,6 +27,7 @@ class EvalResult:
     correct: np.ndarray  # [N, n] bool
     texts: list[list[str]]  # [N][n]
     metrics: dict[str, float]
+    distinct: np.ndarray  # [N] distinct correct solutions of each problem
 
 
 def distinct_solutions(task: Any, texts: Sequence[str], reference: Any) -> int:
@@ -67,7 +69,7 @@ def evaluate(
     )
     correct = r.correct.reshape(n_prompts, n)
     texts = [r.texts[i * n : (i + 1) * n] for i in range(n_prompts)]
-    responses, mask = np.asarray(r.ids)[:, prompts.ids.shape[1] :], np.asarray(r.mask)
+    responses, mask = host_array(r.ids)[:, prompts.ids.shape[1] :], host_array(r.mask)
     tokens_per_problem = [
         [responses[row][mask[row]].tolist() for row in range(i * n, (i + 1) * n)]
         for i in range(n_prompts)
@@ -76,20 +78,22 @@ def evaluate(
     ks = [k for k in ks if k <= num_samples]
     curve = pass_at_k_curve(correct, ks)
     spec = get_task(task)
-    distinct = [
-        distinct_solutions(
-            spec,
-            [t for t, c in zip(texts[i], correct[i], strict=True) if c],
-            prompts.problems[i].reference,
-        )
-        for i in range(n_prompts)
-    ]
+    distinct = np.asarray(
+        [
+            distinct_solutions(
+                spec,
+                [t for t, c in zip(texts[i], correct[i], strict=True) if c],
+                prompts.problems[i].reference,
+            )
+            for i in range(n_prompts)
+        ]
+    )
     metrics = {f"pass@{k}": float(v) for k, v in zip(ks, curve, strict=True)}
     metrics["avg@n"] = float(correct.mean())
     metrics["distinct_correct"] = float(np.mean(distinct))
     metrics["distinct_2"] = float(np.mean([distinct_n(t, 2) for t in tokens_per_problem]))
     metrics["solved_frac"] = float(correct.any(axis=1).mean())
-    return EvalResult(correct=correct, texts=texts, metrics=metrics)
+    return EvalResult(correct=correct, texts=texts, metrics=metrics, distinct=distinct)
 
 
 def evaluate_configured(
@@ -101,7 +105,8 @@ def evaluate_configured(
 
     From `config.eval`: the first `num_problems` prompts (all when 0), `num_samples`,
     `temperature`, `top_p`, `ks`; from the run: `task`, `rollout.max_new_tokens` and batches of
-    `rollout.prompts_per_step` prompts (the batching decides which key a prompt samples with).
+    `rollout.prompts_per_call` (else `prompts_per_step`) prompts (the batching decides which key
+    a prompt samples with).
     """
     e = config.eval
     return evaluate(
@@ -116,6 +121,6 @@ def evaluate_configured(
         top_p=e.top_p,
         max_new_tokens=config.rollout.max_new_tokens,
         ks=e.ks,
-        batch_prompts=config.rollout.prompts_per_step,
+        batch_prompts=config.rollout.prompts_per_call or config.rollout.prompts_per_step,
         progress=config.log.progress,
     )

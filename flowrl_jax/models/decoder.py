@@ -6,6 +6,12 @@ Two ways to call it:
   new tokens' keys/values at `cache.index` (the same slot for every row: prompts are
   left-padded) and attends to every valid slot before it. Shapes never change between decode
   steps, so a jitted decode loop compiles once.
+
+`model.backbone(...)` is the same pass without the LM head (final hidden states), for callers
+that apply the head to a few positions only (the sampler's prefill, `response_logprobs`).
+`remat` rematerialises each decoder layer in the backward pass of an uncached forward (see
+`REMAT_POLICIES`): the training forward then keeps one [B, S, D] input per layer instead of
+every intermediate.
 """
 
 from __future__ import annotations
@@ -18,6 +24,15 @@ from flax import nnx
 
 from flowrl_jax.models.config import ModelConfig
 from flowrl_jax.models.modules import Block, RMSNorm, _param, rope_inv_freq
+
+REMAT_POLICIES = {
+    "none": None,
+    "full": jax.checkpoint_policies.nothing_saveable,
+    "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+"""What a rematerialised layer keeps for the backward pass: `none` = no remat (everything),
+`full` = only the layer's input (everything else recomputed), `dots` = also the outputs of the
+weight matmuls (projections and MLP; attention scores and elementwise ops are recomputed)."""
 
 
 class KVCache(NamedTuple):
@@ -48,10 +63,14 @@ class Decoder(nnx.Module):
         *,
         dtype=jnp.float32,
         param_dtype=jnp.float32,
+        remat: str = "none",
         rngs: nnx.Rngs,
     ):
+        if remat not in REMAT_POLICIES:
+            raise ValueError(f"remat={remat!r} is not valid; choose one of {list(REMAT_POLICIES)}.")
         self.config = config
         self.dtype = dtype
+        self.remat = remat
         d, v = config.hidden_size, config.vocab_size
         self.embed = _param(rngs, (v, d), ("vocab", "embed"), param_dtype)
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
@@ -82,6 +101,23 @@ class Decoder(nnx.Module):
         cache: KVCache | None = None,
         return_hidden: bool = False,
     ) -> DecoderOutput:
+        x, new_cache = self.backbone(input_ids, attention_mask, positions=positions, cache=cache)
+        return DecoderOutput(
+            logits=self.logits(x),
+            hidden_states=x if return_hidden else None,
+            cache=new_cache,
+        )
+
+    def backbone(
+        self,
+        input_ids: jax.Array,  # [B, S] int
+        attention_mask: jax.Array | None = None,  # [B, S], 1 on real tokens
+        *,
+        positions: jax.Array | None = None,
+        cache: KVCache | None = None,
+    ) -> tuple[jax.Array, KVCache | None]:
+        """Final hidden states [B, S, D] (after the final norm) and the updated cache: the
+        forward pass without the LM head."""
         b, s = input_ids.shape
         if attention_mask is None:
             attention_mask = jnp.ones((b, s), bool)
@@ -102,24 +138,21 @@ class Decoder(nnx.Module):
 
         inv_freq = rope_inv_freq(self.config)
         x = jnp.take(self.embed.value, input_ids, axis=0).astype(self.dtype)
+        policy = REMAT_POLICIES[self.remat] if cache is None else None
         keys, values = [], []
         for i, layer in enumerate(self.layers):
             with jax.named_scope(f"layer_{i}"):
-                kv = None if cache is None else (cache.keys[i], cache.values[i])
-                index = None if cache is None else cache.index
-                x, kv = layer(x, positions, inv_freq, attn_mask, kv, index)
-            if kv is not None:
-                keys.append(kv[0])
-                values.append(kv[1])
+                if cache is None:
+                    x = _call_layer(layer, x, positions, inv_freq, attn_mask, policy)
+                else:
+                    kv = (cache.keys[i], cache.values[i])
+                    x, (k, v) = layer(x, positions, inv_freq, attn_mask, kv, cache.index)
+                    keys.append(k)
+                    values.append(v)
         x = self.final_norm(x)
-        new_cache = None
-        if cache is not None:
-            new_cache = KVCache(tuple(keys), tuple(values), key_mask, cache.index + s)
-        return DecoderOutput(
-            logits=self.logits(x),
-            hidden_states=x if return_hidden else None,
-            cache=new_cache,
-        )
+        if cache is None:
+            return x, None
+        return x, KVCache(tuple(keys), tuple(values), key_mask, cache.index + s)
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """The LM head: hidden states [B, S, D] after the final norm -> logits [B, S, V] float32.
@@ -132,6 +165,14 @@ class Decoder(nnx.Module):
         else:
             logits = jnp.einsum("BSD,DV->BSV", hidden, self.lm_head.value.astype(self.dtype))
         return logits.astype(jnp.float32)
+
+
+def _call_layer(layer: Block, x, positions, inv_freq, attn_mask, policy) -> jax.Array:
+    """One uncached layer, rematerialised in the backward pass under `policy` (None: not)."""
+    if policy is None:
+        return layer(x, positions, inv_freq, attn_mask)[0]
+    run = nnx.remat(lambda blk, *args: blk(*args)[0], policy=policy)
+    return run(layer, x, positions, inv_freq, attn_mask)
 
 
 def token_logprobs(

@@ -135,10 +135,12 @@ def from_pretrained(
     param_dtype: Any = None,
     mesh: jax.sharding.Mesh | None = None,
     rules: Any = None,
+    remat: str = "none",
 ) -> Decoder:
     """Loads a local HF directory (config.json + safetensors, single or sharded) into a Decoder.
 
     dtype: compute dtype (default float32); param_dtype: storage dtype (default: dtype).
+    remat: the layers' rematerialisation policy (`flowrl_jax.models.REMAT_POLICIES`).
     With a mesh, each tensor is placed straight into its sharding (no full host copy per
     device). Raises CheckpointError naming the tensor on a missing, unexpected or misshapen key.
     """
@@ -150,7 +152,7 @@ def from_pretrained(
     param_dtype = resolve_dtype(param_dtype, default=dtype)
     files = _tensor_files(path)
     model = nnx.eval_shape(
-        lambda: Decoder(config, dtype=dtype, param_dtype=param_dtype, rngs=nnx.Rngs(0))
+        lambda: Decoder(config, dtype=dtype, param_dtype=param_dtype, remat=remat, rngs=nnx.Rngs(0))
     )
     shardings = None
     if mesh is not None:
@@ -204,10 +206,13 @@ def from_pretrained(
 
 
 def hf_state_dict(model: Decoder, dtype: Any = None) -> dict[str, np.ndarray]:
-    """The model's parameters as HF-named host arrays in HF layout."""
+    """The model's parameters as HF-named host arrays in HF layout (in a multi-host run, a
+    collective: every process receives every parameter, one at a time)."""
+    from flowrl_jax.distributed.multihost import host_array
+
     out = {}
     for m in param_mappings(model.config):
-        value = np.asarray(jax.device_get(_get(model, m.path).value))
+        value = host_array(_get(model, m.path).value)
         if dtype is not None:
             value = value.astype(resolve_dtype(dtype))
         out[m.hf_name] = np.ascontiguousarray(m.to_hf(value))
@@ -225,9 +230,14 @@ def save_pretrained(
     """Writes config.json + safetensors (sharded above `max_shard_bytes`) that transformers loads.
 
     Written into a temporary sibling directory and renamed into place, so a failure leaves
-    no partial directory behind. An existing directory at `path` is replaced.
+    no partial directory behind. An existing directory at `path` is replaced. In a multi-host
+    run every process must call it (the parameters are gathered) and process 0 writes.
     """
+    from flowrl_jax.distributed.multihost import is_primary
+
     tensors = hf_state_dict(model, dtype)
+    if not is_primary():
+        return os.path.abspath(os.fspath(path))
     stored_dtype = dtype_name(next(iter(tensors.values())).dtype)
     with atomic_directory(path) as tmp:
         with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as f:

@@ -3,100 +3,53 @@
 The program is the last fenced code block of the response tagged ``python``/``py``/``python3``
 or untagged. Two test styles (``reference["tests"]``):
 
-- stdin/stdout: ``{"input": str, "output": str}``; one sandboxed run per test, and stdout must
-  equal ``output`` after stripping trailing whitespace from each line and trailing blank lines.
+- stdin/stdout: ``{"input": str, "output": str}``; stdout must equal ``output`` after
+  stripping trailing whitespace from each line and trailing blank lines.
 - function call, when the reference names ``fn_name``: ``{"args": [...], "kwargs": {...},
-  "output": value}`` (``kwargs`` optional; JSON values). All calls run in one sandboxed process
-  through a small harness that imports the program as ``solution`` and calls
-  ``solution.<fn_name>`` (or ``solution.Solution().<fn_name>``, LeetCode style), each with its
-  own timer. The return value must equal ``output`` as JSON (tuples are lists, sets sorted
-  lists); floats within ``rel 1e-6``.
+  "output": value}`` (``kwargs`` optional; JSON values). The program is imported as
+  ``solution`` and ``solution.<fn_name>`` (or ``solution.Solution().<fn_name>``, LeetCode
+  style) is called; the return value must equal ``output`` as JSON (tuples are lists, sets
+  sorted lists) by the rule of ``_same``.
 
-Expected outputs never enter the sandbox: the program only prints or returns, the comparison
-happens here, so a program cannot read the answers it is graded against.
+All of an item's tests run in one sandbox, through ``harness.py``: a fresh interpreter per
+stdin test, one per run of calls, each test with its own wall-clock limit, CPU limit and output
+cap; the harness reports each test as it ends on a channel the program cannot write, and this
+side stops the sandbox at the first failure unless ``partial``. Expected outputs never enter
+the sandbox: the comparison happens here, so a program cannot read the answers it is graded
+against.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import re
+import sys
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from flowrl_jax.rewards import sandbox
+from flowrl_jax.rewards.sandbox_launcher import RUNNER
 
 MAX_CODE_CHARS = 100_000
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _PYTHON_TAGS = ("", "python", "py", "python3")
-_RESULTS_TAG = "\nFLOWRL-HARNESS-RESULTS "
-_HARNESS = r"""
-import json, os, signal, sys
+_HEADER_BYTES = 512
+"""Room for one test's record header in the harness's report."""
+_HARNESS_START_S = 1.0
+"""Wall-clock allowance for starting the sandbox and the harness, on top of the tests."""
+_REASONS = {"timeout": "timeout", "output_limit": "output limit exceeded"}
+_TOO_LONG = object()
+"""Stands for a returned integer with more digits than any expected one: equal to nothing."""
 
 
-class _Timeout(BaseException):
-    pass
-
-
-def _alarm(signum, frame):
-    raise _Timeout()
-
-
-def _plain(value):
-    if isinstance(value, (set, frozenset)):
-        try:
-            return sorted(value)
-        except TypeError:
-            return list(value)
-    return repr(value)
-
-
-def _encode(status, value):
-    try:
-        return json.dumps([status, value], default=_plain)
-    except (TypeError, ValueError) as e:
-        return json.dumps(["error", f"unencodable return value: {e}"])
-
-
-def main():
-    with open("calls.json") as f:
-        spec = json.load(f)
-    results_fd = os.dup(1)
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the solution's own prints go nowhere
-    signal.signal(signal.SIGALRM, _alarm)
-    results = []
-    try:
-        import solution
-        fn = getattr(solution, spec["fn_name"], None)
-        if fn is None and hasattr(solution, "Solution"):
-            fn = getattr(solution.Solution(), spec["fn_name"], None)
-        if fn is None:
-            raise NameError(f"the program defines no function {spec['fn_name']!r}")
-    except BaseException as e:
-        error = _encode("error", f"{type(e).__name__}: {e}"[:300])
-        results = [error] * len(spec["calls"])
-    else:
-        for args, kwargs in spec["calls"]:
-            signal.setitimer(signal.ITIMER_REAL, spec["timeout"])
-            try:
-                value = fn(*args, **kwargs)
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                results.append(_encode("ok", value))
-            except _Timeout:
-                results.append(_encode("timeout", None))
-                if spec["stop_on_error"]:
-                    break
-            except BaseException as e:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                results.append(_encode("error", f"{type(e).__name__}: {e}"[:300]))
-                if spec["stop_on_error"]:
-                    break
-    payload = "\nFLOWRL-HARNESS-RESULTS [" + ",".join(results) + "]\n"
-    os.write(results_fd, payload.encode())
-
-
-main()
-"""
+@functools.cache
+def _harness_source() -> str:
+    return (Path(__file__).parent / "harness.py").read_text()
 
 
 def extract_code(response: str) -> str | None:
@@ -109,93 +62,195 @@ def _lines(text: str) -> list[str]:
     return [line.rstrip() for line in text.rstrip().splitlines()]
 
 
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.rstrip().splitlines()]
+
+
 def _same(got: Any, expected: Any) -> bool:
-    if isinstance(got, bool) or isinstance(expected, bool):
+    """Whether a returned value (decoded from JSON) equals the expected one.
+
+    The expected value decides the rule: an integer compares exactly (Python compares int with
+    float by value without rounding, so ``2.0**53`` is not ``2**53 + 1`` and a 400-digit integer
+    raises nothing); only an expected float allows ``rel 1e-6`` (``abs 1e-9``); a bool is not a
+    number; lists and dicts apply the rule to each element. The table in docs/verifiers.md.
+    """
+    if isinstance(expected, bool) or isinstance(got, bool):
         return got is expected
-    if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
-        return math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9) or got == expected
-    if isinstance(got, list) and isinstance(expected, list):
-        return len(got) == len(expected) and all(map(_same, got, expected))
-    if isinstance(got, dict) and isinstance(expected, dict):
-        return got.keys() == expected.keys() and all(_same(got[k], expected[k]) for k in got)
+    if isinstance(expected, int):
+        return isinstance(got, (int, float)) and got == expected
+    if isinstance(expected, float):
+        if not isinstance(got, (int, float)):
+            return False
+        if math.isnan(expected):
+            return isinstance(got, float) and math.isnan(got)
+        try:
+            return math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9)
+        except OverflowError:  # an int beyond the float range is far from every float
+            return False
+    if isinstance(expected, list):
+        same_length = isinstance(got, list) and len(got) == len(expected)
+        return same_length and all(map(_same, got, expected))
+    if isinstance(expected, dict):
+        return (
+            isinstance(got, dict)
+            and got.keys() == expected.keys()
+            and all(_same(got[k], expected[k]) for k in expected)
+        )
     return got == expected
 
 
-def _failure(result: sandbox.RunResult) -> str | None:
-    """Why the run failed before its output could be judged, or None."""
+def _digits(value: Any) -> int:
+    """An upper bound of the decimal digits of the longest integer in ``value``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value.bit_length() * 0.30103) + 2
+    if isinstance(value, (list, tuple)):
+        return max(map(_digits, value), default=0)
+    if isinstance(value, dict):
+        return max(map(_digits, value.values()), default=0)
+    return 0
+
+
+@contextlib.contextmanager
+def _int_digits(digits: int) -> Iterator[None]:
+    """Let int <-> str conversions of up to ``digits`` digits through: Python caps them at 4300
+    (quadratic time), and a test may expect a larger integer."""
+    old = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if not old or digits <= old:
+        yield
+        return
+    sys.set_int_max_str_digits(digits)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(old)
+
+
+def _judge_stdin(test: dict, header: dict, payload: bytes) -> tuple[bool, str]:
+    status = header["status"]
+    if status != "exit":
+        return False, _REASONS.get(status, header["error"])
+    if header["code"] != 0:
+        return False, f"exit status {header['code']}: {header['error']}".rstrip(": ")
+    if _lines(payload.decode(errors="replace")) != _lines(test["output"]):
+        return False, "wrong output"
+    return True, ""
+
+
+def _call_judge(tests: list[dict]) -> Callable[[dict, dict, bytes], tuple[bool, str]]:
+    """Judge of one returned value: decoded with integers no longer than any expected one
+    (a longer one cannot be equal, and decoding it takes quadratic time)."""
+    digits = max(_digits(test["output"]) for test in tests) + 1
+
+    def parse_int(text: str) -> Any:
+        return int(text) if len(text) <= digits else _TOO_LONG
+
+    def judge(test: dict, header: dict, payload: bytes) -> tuple[bool, str]:
+        status = header["status"]
+        if status == "exit":
+            return False, f"the program exited during the call (status {header['code']})"
+        if status != "reply":
+            return False, _REASONS.get(status, header["error"])
+        with _int_digits(digits):
+            expected = json.loads(json.dumps(test["output"]))
+            try:
+                outcome, value = json.loads(payload, parse_int=parse_int)
+            except (TypeError, ValueError):
+                return False, "unreadable return value"
+        if outcome != "ok":
+            return False, str(value)[:300]
+        ok = _same(value, expected)
+        return ok, "" if ok else "wrong return value"
+
+    return judge
+
+
+class _Report:
+    """The harness's report, read as it streams: one ``(passed, why)`` per test, in order.
+
+    ``feed`` returns True when the run can stop: a test failed and ``partial`` is off, or the
+    report is unreadable (which fails the test it was about)."""
+
+    def __init__(self, tests: list[dict], judge, partial: bool):
+        self.tests, self.judge, self.partial = tests, judge, partial
+        self.outcomes: list[tuple[bool, str]] = []
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> bool:
+        self._buffer += data
+        while len(self.outcomes) < len(self.tests):
+            line, newline, rest = self._buffer.partition(b"\n")
+            if not newline:
+                return False
+            try:
+                header = json.loads(line)
+                size, index = header["size"], header["test"]
+            except (ValueError, TypeError, KeyError):
+                index = None
+            if index != len(self.outcomes):
+                self.outcomes.append((False, "unreadable harness report"))
+                return True
+            if len(rest) < size:
+                return False
+            payload, self._buffer = rest[:size], rest[size:]
+            passed, why = self.judge(self.tests[index], header, payload)
+            self.outcomes.append((passed, why))
+            if not (passed or self.partial):
+                return True
+        return False
+
+
+def _run_harness(
+    code: str,
+    spec: dict,
+    tests: list[dict],
+    judge,
+    *,
+    deadline: float,
+    test_timeout: float,
+    memory_mb: int,
+    output_bytes: int,
+    partial: bool,
+) -> list[tuple[bool, str]]:
+    """Run every test of the item in one sandbox; one ``(passed, why)`` per test run, the
+    first test that did not run (the harness was cut off) failed with the reason."""
+    wall = min(deadline - time.monotonic(), test_timeout * len(tests) + _HARNESS_START_S)
+    if wall <= 0.05:
+        return [(False, "timeout")]
+    mode = sandbox.isolation()
+    sizes = [
+        len(json.dumps(test["output"])) if "fn_name" in spec else len(test["output"])
+        for test in tests
+    ]
+    spec |= {
+        "runner": RUNNER,
+        "timeout": test_timeout,
+        "cpu": max(1, math.ceil(test_timeout)),
+        "stop": not partial,
+        "kill_all": mode.namespaces or mode.uid_drop,
+        "caps": [max(output_bytes, 2 * size + 4096) for size in sizes],
+    }
+    report = _Report(tests, judge, partial)
+    files = {"solution.py": code, "harness.py": _harness_source(), "spec.json": json.dumps(spec)}
+    total = output_bytes + sum(2 * size + 4096 + _HEADER_BYTES for size in sizes)
+    limits = sandbox.Limits(wall_s=wall, memory_mb=memory_mb, output_bytes=total)
+    result = sandbox.run(files, "harness.py", limits=limits, on_stdout=report.feed)
+    if result.setup_error:
+        raise RuntimeError(f"sandbox: {result.setup_error}")
+    outcomes = report.outcomes
+    if len(outcomes) < len(tests) and all(passed for passed, _ in outcomes):
+        outcomes.append((False, _cut_off(result)))
+    return outcomes
+
+
+def _cut_off(result: sandbox.RunResult) -> str:
+    """Why the harness reported fewer tests than there are."""
     if result.timed_out:
         return "timeout"
     if result.output_capped:
         return "output limit exceeded"
-    if result.returncode != 0:
-        lines = result.stderr.decode(errors="replace").strip().splitlines()
-        return f"exit status {result.returncode}: {lines[-1][:200] if lines else ''}".rstrip(": ")
-    return None
-
-
-def _limits(wall_s: float, memory_mb: int, output_bytes: int) -> sandbox.Limits:
-    return sandbox.Limits(wall_s=wall_s, memory_mb=memory_mb, output_bytes=output_bytes)
-
-
-def _run_stdin_tests(code, tests, deadline, test_timeout, memory_mb, output_bytes, partial):
-    outcomes: list[tuple[bool, str]] = []
-    for test in tests:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0.05:
-            outcomes.append((False, "timeout"))
-            break
-        cap = max(output_bytes, 2 * len(test["output"]) + 4096)
-        result = sandbox.run(
-            {"solution.py": code},
-            "solution.py",
-            stdin=test["input"],
-            limits=_limits(min(test_timeout, remaining), memory_mb, cap),
-        )
-        if result.setup_error:
-            raise RuntimeError(f"sandbox: {result.setup_error}")
-        why = _failure(result)
-        if why is None and _lines(result.stdout.decode(errors="replace")) != _lines(test["output"]):
-            why = "wrong output"
-        outcomes.append((why is None, why or ""))
-        if why is not None and not partial:
-            break
-    return outcomes
-
-
-def _run_call_tests(code, fn_name, tests, deadline, test_timeout, memory_mb, output_bytes, partial):
-    calls = [[test.get("args", []), test.get("kwargs", {})] for test in tests]
-    spec = {
-        "fn_name": fn_name,
-        "timeout": test_timeout,
-        "calls": calls,
-        "stop_on_error": not partial,
-    }
-    remaining = deadline - time.monotonic()
-    wall = min(remaining, test_timeout * len(tests) + 1.0)
-    if wall <= 0.05:
-        return [(False, "timeout")]
-    files = {"solution.py": code, "harness.py": _HARNESS, "calls.json": json.dumps(spec)}
-    result = sandbox.run(files, "harness.py", limits=_limits(wall, memory_mb, output_bytes))
-    if result.setup_error:
-        raise RuntimeError(f"sandbox: {result.setup_error}")
-    stdout = result.stdout.decode(errors="replace")
-    why = _failure(result)
-    if why is not None or _RESULTS_TAG not in stdout:
-        return [(False, why or "the program ended the harness before it reported")]
-    try:
-        reported = json.loads(stdout.rsplit(_RESULTS_TAG, 1)[1])
-    except ValueError:
-        return [(False, "unreadable harness report")]
-    outcomes = []
-    # A short report (the program cut the harness off) leaves the missing tests failed.
-    for test, (status, value) in zip(tests, reported, strict=False):
-        expected = json.loads(json.dumps(test["output"]))
-        if status == "ok":
-            ok = _same(value, expected)
-            outcomes.append((ok, "" if ok else "wrong return value"))
-        else:
-            outcomes.append((False, "timeout" if status == "timeout" else str(value)))
-    return outcomes
+    lines = result.stderr.decode(errors="replace").strip().splitlines()
+    last = f": {lines[-1][:200]}" if lines else ""
+    return f"the test harness was stopped (exit status {result.returncode}){last}"
 
 
 def verify(
@@ -220,27 +275,27 @@ def verify(
     if len(code) > MAX_CODE_CHARS:
         return "wrong", 0.0, f"program longer than {MAX_CODE_CHARS} characters"
     tests = reference["tests"]
-    deadline = time.monotonic() + timeout_s
     if "fn_name" in reference:
-        outcomes = _run_call_tests(
-            code,
-            reference["fn_name"],
-            tests,
-            deadline,
-            test_timeout,
-            memory_mb,
-            output_bytes,
-            partial,
-        )
+        calls = [[test.get("args", []), test.get("kwargs", {})] for test in tests]
+        spec = {"mode": "call", "fn_name": reference["fn_name"], "calls": calls}
+        judge = _call_judge(tests)
     else:
-        outcomes = _run_stdin_tests(
-            code, tests, deadline, test_timeout, memory_mb, output_bytes, partial
-        )
+        spec = {"mode": "stdin", "tests": [{"input": test["input"]} for test in tests]}
+        judge = _judge_stdin
+    outcomes = _run_harness(
+        code,
+        spec,
+        tests,
+        judge,
+        deadline=time.monotonic() + timeout_s,
+        test_timeout=test_timeout,
+        memory_mb=memory_mb,
+        output_bytes=output_bytes,
+        partial=partial,
+    )
     passed = sum(ok for ok, _ in outcomes)
-    fraction = passed / len(tests)
-    failures = [(i, why) for i, (ok, why) in enumerate(outcomes) if not ok]
-    if not failures and passed == len(tests):
+    if passed == len(tests):
         return "correct", 1.0, f"{passed}/{len(tests)} tests passed"
-    index, why = failures[0]
+    index, why = next((i, why) for i, (ok, why) in enumerate(outcomes) if not ok)
     reason = "timeout" if why == "timeout" else "wrong"
-    return reason, fraction, f"{passed}/{len(tests)} tests passed; test {index}: {why}"
+    return reason, passed / len(tests), f"{passed}/{len(tests)} tests passed; test {index}: {why}"

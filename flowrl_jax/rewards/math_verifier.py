@@ -1,7 +1,8 @@
 """Math answers: extract the final answer, reject pathological ones, decide equivalence.
 
 Extraction: the last ``\\boxed{...}`` (or ``\\fbox``, nested braces and ``\\{``/``\\}`` allowed)
-or the last ``Answer: ...`` line (the DAPO-Math prompt format), whichever comes later.
+or the last ``Answer: ...`` line (the DAPO-Math prompt format), whichever comes later; one pass
+over the response whatever it holds.
 
 Equivalence, in order: a multiple-choice letter when the reference is one (``B``, ``(B)``);
 otherwise math-verify (LaTeX -> sympy: fractions, decimals, percentages, intervals, sets,
@@ -9,13 +10,15 @@ tuples, ``x = 2``, units and ``\\text`` around numbers, degrees, ``\\sqrt``, ``\
 numbers compared to 12 decimal places ("exact": ``0.333`` is not ``1/3``), then, if
 ``tolerance > 0``, a numeric comparison ``|a - b| <= tolerance * max(1, |reference|)``; when
 math-verify cannot parse a side, a sympy fallback on plain arithmetic, then a normalised string
-comparison (for text answers).
+comparison (for text answers). Relations are judged before (``relation_problem``): ``2+2=5``
+is wrong whatever the reference, and candidates joined by a connective form a set.
 
 Guards: the answer is text a model wrote and sympy evaluates eagerly, so ``10^(10^(10^10))``
-would try to build a number with 10^10^10 digits. Answers that are too long, too deeply
-nested, raise something to a power above ``MAX_EXPONENT`` or take a factorial above
-``MAX_FACTORIAL`` are judged wrong before sympy sees them. The pool's timeout and memory
-limit remain the backstop for anything these heuristics miss.
+would try to build a number with 10^10^10 digits. Answers that are too long or too deeply
+nested, and answers whose parsed (unevaluated) form raises something to a power above
+``MAX_EXPONENT``, takes a factorial, gamma or binomial above ``MAX_FACTORIAL`` or builds a
+number of more than ``MAX_DIGITS`` digits are judged wrong before anything is evaluated. The
+pool's timeout and memory limit remain the backstop for what these bounds miss.
 """
 
 from __future__ import annotations
@@ -34,17 +37,26 @@ MAX_ANSWER_CHARS = 1000
 MAX_NESTING = 30
 MAX_EXPONENT = 100_000
 MAX_FACTORIAL = 10_000
+MAX_DIGITS = 1_000_000
 FLOAT_DIGITS = 12
 """Decimal places math-verify rounds numbers to: far beyond what a model writes by hand."""
 
 _PARSE_CONFIG = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
+_BRACE_TOKEN = re.compile(r"\\.|[{}]", re.DOTALL)
+_BARE_TOKEN = re.compile(r"[^\s$]+")
 _ANSWER_LINE = re.compile(r"(?im)^[ \t>*#_]*(?:final[ \t]+)?answer[ \t*_]*:[ \t*_]*(.*\S)")
 _SCIENTIFIC = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?\d+)(?![\w.])")
 _CHOICE_REFERENCE = re.compile(r"^\(?([A-J])\)?$")
 _CHOICE_ANSWER = re.compile(r"^\(?([A-J])\)?(?=$|[\s.:)])")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 _OPEN, _CLOSE = "({[", ")}]"
+_EXPLOSIVE_OPERATOR = re.compile(r"[\^!]|\*\*|binom|choose|gamma|prod|exp|fact", re.I)
+"""What can make sympy build a huge number; answers without any skip the parsed-form guard."""
+_LOG_MAX_EXPONENT = math.log10(MAX_EXPONENT)
+_LOG_MAX_FACTORIAL = math.log10(MAX_FACTORIAL)
+_EQUALS = re.compile(r"(?<![<>!=:])=(?!=)")
+_CONNECTIVE = re.compile(r"\\(?:wedge|land|lor|vee)(?![A-Za-z])")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,33 +64,37 @@ _OPEN, _CLOSE = "({[", ")}]"
 # ---------------------------------------------------------------------------------------------
 
 
-def _braced(text: str, start: int) -> int | None:
-    """Index just past the group opening at ``text[start] == "{"``; None if it never closes."""
-    depth, i = 0, start
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2  # \{ and \} are literal braces (sets), not grouping
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
+def _group_ends(text: str) -> dict[int, int]:
+    r"""For each ``{`` of ``text`` that closes, the index just past its ``}``.
+
+    One pass with a stack (``\{`` and ``\}`` are literal braces of sets, not grouping), so a
+    response of thousands of unclosed ``\boxed{`` costs linear time instead of a rescan to the
+    end per box.
+    """
+    ends: dict[int, int] = {}
+    stack: list[int] = []
+    for match in _BRACE_TOKEN.finditer(text):
+        token = match.group()
+        if token == "{":
+            stack.append(match.start())
+        elif token == "}" and stack:
+            ends[stack.pop()] = match.end()
+    return ends
 
 
 def _last_boxed(text: str) -> tuple[int, str] | None:
-    for match in reversed(list(_BOXED.finditer(text))):
+    boxes = list(_BOXED.finditer(text))
+    if not boxes:
+        return None
+    ends = _group_ends(text)
+    for match in reversed(boxes):
         start = match.end()
-        if text[start : start + 1] == "{":
-            end = _braced(text, start)
+        if text.startswith("{", start):
+            end = ends.get(start)
             if end is not None:
                 return match.start(), text[start + 1 : end - 1]
         else:  # \boxed 5
-            token = re.match(r"[^\s$]+", text[start:])
+            token = _BARE_TOKEN.match(text, start)
             if token:
                 return match.start(), token.group()
     return None
@@ -124,85 +140,110 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-def _group_end(text: str, i: int) -> int:
-    """End of the operand starting at ``i``: a bracketed group, a number, a command or a char."""
-    if i < len(text) and text[i] in _OPEN:
-        depth = 0
-        for j in range(i, len(text)):
-            if text[j] in _OPEN:
-                depth += 1
-            elif text[j] in _CLOSE:
-                depth -= 1
-                if depth == 0:
-                    return j + 1
-        return len(text)
-    token = re.match(r"-?\d+(?:\.\d+)?|\\?[A-Za-z]+|.", text[i:])
-    return i + (token.end() if token else 0)
+def _pow10(log: float) -> float:
+    return 10.0**log if log < 300 else math.inf
 
 
-def _operand(text: str, i: int) -> str:
-    """The exponent starting at ``i``, including a right-associative chain (``10^10^10``)."""
-    end = _group_end(text, i)
-    while True:
-        power = re.match(r"\^|\*\*", text[end:])
-        if not power:
-            return text[i:end]
-        end = _group_end(text, end + power.end())
+def _log10(atom: sympy.Basic) -> float:
+    """log10 of an upper bound of ``|atom|`` and ``|1/atom|`` (a negative power divides)."""
+    if isinstance(atom, sympy.Rational):  # Integer too
+        return math.log10(max(abs(atom.p), atom.q) + 1)
+    if isinstance(atom, sympy.Float):  # floats are cheap at any size: only their value counts
+        value = abs(float(atom))
+        return math.log10(value + 1) if math.isfinite(value) else math.inf
+    return 1.0  # pi, E, I, a symbol: never evaluated into a large number by themselves
 
 
-def _split_power(text: str) -> tuple[str, str] | None:
-    depth = 0
-    for i, c in enumerate(text):
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-        elif depth == 0 and (c == "^" or text.startswith("**", i)):
-            return text[:i], text[i + (2 if c == "*" else 1) :]
+def _bound(expr: sympy.Basic) -> float:
+    """log10 of an upper bound of ``|expr|`` once evaluated; raises ``_Explosive`` when
+    evaluating it would build a number too large to compute (see ``guard``)."""
+    if not expr.args:
+        return _log10(expr)
+    if isinstance(expr, (sympy.Sum, sympy.Product)):
+        terms = max(_bound(end) for limits in expr.limits for end in limits[1:])
+        inner = _bound(expr.function)
+        if isinstance(expr, sympy.Sum):
+            log = terms + inner
+        elif terms > _LOG_MAX_FACTORIAL:
+            raise _Explosive(f"a product of more than {MAX_FACTORIAL} terms")
+        else:
+            log = inner * _pow10(terms)
+    else:
+        bounds = [_bound(arg) for arg in expr.args]
+        if isinstance(expr, (sympy.Pow, sympy.exp)):
+            base, exponent = bounds if len(bounds) == 2 else (math.log10(3), bounds[0])
+            if exponent > _LOG_MAX_EXPONENT:
+                raise _Explosive(f"exponent larger than {MAX_EXPONENT}")
+            log = base * _pow10(exponent)
+        elif isinstance(expr, (sympy.factorial, sympy.gamma, sympy.factorial2, sympy.subfactorial)):
+            if bounds[0] > _LOG_MAX_FACTORIAL:
+                raise _Explosive(f"factorial of a number larger than {MAX_FACTORIAL}")
+            log = math.lgamma(_pow10(bounds[0]) + 1) / math.log(10)
+        elif isinstance(expr, sympy.binomial):  # C(n, k) <= 2^n and <= n^k
+            if min(bounds) > _LOG_MAX_FACTORIAL:
+                raise _Explosive(f"binomial coefficient of numbers larger than {MAX_FACTORIAL}")
+            n, k = bounds
+            log = _pow10(n) * math.log10(2) if n <= _LOG_MAX_FACTORIAL else n * _pow10(k)
+        elif isinstance(expr, sympy.Mul):
+            log = sum(bounds)
+        else:  # sums, functions, relations, sets, tuples: about their largest part
+            log = max(bounds) + math.log10(len(bounds))
+    if log > MAX_DIGITS:
+        raise _Explosive(f"a number with more than {MAX_DIGITS} digits")
+    return log
+
+
+class _Explosive(Exception):
+    """Evaluating the answer would build an astronomically large number."""
+
+
+def _parsed_guard(answer: str, timeout: int | None) -> str | None:
+    """Why evaluating the parsed form of ``answer`` would explode, or None.
+
+    The answer is parsed once more with sympy's evaluation switched off, so ``(99999)!``,
+    ``{99999}!``, ``\\left(10\\right)^{10^{10}}``, ``1e100000000`` (read as ``10^{...}``) and
+    ``\\Gamma(10^8)`` all reach the same tree as the evaluating parse, which then never runs.
+    """
+    try:
+        parsed = _parse(answer, timeout, evaluate=False)
+    except Exception as e:  # the evaluating parse would meet the same problem: fail closed
+        return f"unparseable ({type(e).__name__})"
+    try:
+        for expr in parsed:
+            if isinstance(expr, sympy.Basic):
+                _bound(expr)
+    except _Explosive as e:
+        return str(e)
+    except (OverflowError, RecursionError):
+        return "a number too large to bound"
     return None
 
 
-def _magnitude(text: str) -> float:
-    """A rough upper bound of the value ``text`` denotes (inf when astronomically large)."""
-    text = text.strip()
-    while len(text) >= 2 and text[0] in _OPEN and _group_end(text, 0) == len(text):
-        text = text[1:-1].strip()
-    if text.isdigit():
-        return float(text) if len(text) < 300 else math.inf
-    power = _split_power(text)
-    if power is not None:
-        base, exponent = _magnitude(power[0]), _magnitude(power[1])
-        if base <= 1:
-            return 1.0
-        log10 = exponent * math.log10(base)
-        return math.inf if log10 > 300 else 10.0**log10
-    numbers = re.findall(r"\d+", text)
-    return max((float(n) if len(n) < 300 else math.inf for n in numbers), default=0.0)
+def guard(answer: str, timeout_s: float = 5.0) -> str | None:
+    """Why ``answer`` is too dangerous to hand to sympy, or None.
 
-
-def guard(answer: str) -> str | None:
-    """Why ``answer`` is too dangerous to hand to sympy, or None."""
+    Text checks first (length, bracket depth); then, when the answer has an operator that can
+    build a huge number (``^``, ``!``, ``\\binom``, ``\\Gamma``, ``\\prod``, ...), the bounds of
+    its parsed, unevaluated form: every exponent at most ``MAX_EXPONENT``, every factorial,
+    gamma or binomial argument at most ``MAX_FACTORIAL``, every intermediate number at most
+    ``MAX_DIGITS`` digits.
+    """
     if len(answer) > MAX_ANSWER_CHARS:
         return f"answer longer than {MAX_ANSWER_CHARS} characters"
     if _nesting(answer) > MAX_NESTING:
         return f"brackets nested deeper than {MAX_NESTING}"
-    for power in re.finditer(r"\^|\*\*", answer):
-        if _magnitude(_operand(answer, power.end())) > MAX_EXPONENT:
-            return f"exponent larger than {MAX_EXPONENT}"
-    for factorial in re.finditer(r"(\d+)\s*!", answer):
-        digits = factorial.group(1)
-        if len(digits) > 6 or int(digits) > MAX_FACTORIAL:
-            return f"factorial of a number larger than {MAX_FACTORIAL}"
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Equivalence
-# ---------------------------------------------------------------------------------------------
+    normalised = _normalise(answer)
+    if _EXPLOSIVE_OPERATOR.search(normalised) is None:
+        return None
+    return _parsed_guard(normalised, _signal_timeout(timeout_s))
 
 
 def _normalise(answer: str) -> str:
+    """LaTeX forms math-verify misreads: ``1.5e3``, ``°``, and logical connectives, which it
+    reduces to their last operand (``x=5 \\wedge x=7`` would read as 7): a comma makes the
+    candidates a set, which equals only a reference that is the same set."""
     answer = _SCIENTIFIC.sub(r"\1\\times 10^{\2}", answer)
+    answer = _CONNECTIVE.sub(",", answer)
     return answer.replace("°", "^\\circ")
 
 
@@ -214,8 +255,9 @@ def _signal_timeout(timeout_s: float) -> int | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse(answer: str, timeout: int | None) -> list:
-    return parse(f"${answer}$", extraction_config=_PARSE_CONFIG, parsing_timeout=timeout)
+def _parse(answer: str, timeout: int | None, evaluate: bool = True) -> list:
+    with sympy.evaluate(evaluate):
+        return parse(f"${answer}$", extraction_config=_PARSE_CONFIG, parsing_timeout=timeout)
 
 
 def _numbers(parsed: list) -> list[complex]:
@@ -239,7 +281,8 @@ _PLAIN = re.compile(r"^(?:[0-9.+\-*/() ]|sqrt|pi)+$")
 
 
 def _plain_sympy(answer: str) -> sympy.Expr | None:
-    """Plain arithmetic (digits, + - * / ^, sqrt, pi) as sympy; None for anything else."""
+    """Plain arithmetic (digits, + - * / ^, sqrt, pi) as sympy; None for anything else,
+    including arithmetic whose evaluation would explode (the same bounds as ``guard``)."""
     text = answer.replace("\\left", "").replace("\\right", "").replace("\\pi", "pi")
     text = text.replace("\\cdot", "*").replace("\\times", "*").replace("^", "**")
     text = re.sub(r"\\d?frac\{([^{}]*)\}\{([^{}]*)\}", r"((\1)/(\2))", text)
@@ -247,13 +290,46 @@ def _plain_sympy(answer: str) -> sympy.Expr | None:
     if not _PLAIN.match(text):
         return None  # whitelisted tokens only: sympify evaluates Python
     try:
+        _bound(sympy.sympify(text, evaluate=False))
         return sympy.sympify(text)
+    except (_Explosive, OverflowError, RecursionError):
+        return None
     except (sympy.SympifyError, SyntaxError, TypeError, ValueError):
         return None
 
 
 def _text_key(answer: str) -> str:
     return re.sub(r"\s|\\left|\\right", "", _TEXT_WRAPPER.sub(r"\1", answer))
+
+
+def relation_problem(answer: str, tolerance: float = 0.0, timeout_s: float = 5.0) -> str | None:
+    """Why the relations in ``answer`` make it wrong whatever the reference, or None.
+
+    math-verify reads a relation as its right-hand side and keeps only the last of several
+    candidates it cannot combine, so ``2+2=5`` would pass for 5 and ``x=5 \\\\ x=7`` for 7.
+    Wrong here: a relation between two numbers that does not hold (``2+2=5``; ``10-3=7`` is
+    fine), and an answer with more ``=`` than its parsed form keeps (candidates dropped).
+    Sides that are not numbers (``x = 5``, ``a+b = 7``, ``f(2) = 7``) name the quantity and
+    are left alone; candidates joined by ``,`` ``\\text{or}`` ``\\wedge`` ``\\lor`` form a set
+    (``_normalise``), which equals only a reference that is the same set.
+    """
+    if _EQUALS.search(answer) is None:
+        return None  # no relation to judge (and no parse to pay for)
+    timeout = _signal_timeout(timeout_s)
+    parsed = [e for e in _parse(_normalise(answer), timeout) if isinstance(e, sympy.Basic)]
+    relations = [
+        node for e in parsed for node in sympy.preorder_traversal(e) if isinstance(node, sympy.Eq)
+    ]
+    if parsed and len(_EQUALS.findall(answer)) > len(relations):
+        return "several candidates (the parsed answer drops some of its '=')"
+    for relation in relations:
+        lhs, rhs = relation.args
+        if not (lhs.is_number and rhs.is_number):
+            continue
+        holds = mv_verify(rhs, lhs, float_rounding=FLOAT_DIGITS, timeout_seconds=timeout)
+        if not (holds or (tolerance > 0 and _close([rhs], [lhs], tolerance))):
+            return f"{lhs} = {rhs} does not hold"
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -264,6 +340,8 @@ def equivalent(reference: str, answer: str, tolerance: float = 0.0, timeout_s: f
     timeout = _signal_timeout(timeout_s)
     gold, pred = _parse(_normalise(reference), timeout), _parse(_normalise(answer), timeout)
     if gold and pred:
+        if relation_problem(answer, tolerance, timeout_s) is not None:
+            return False
         if mv_verify(gold, pred, float_rounding=FLOAT_DIGITS, timeout_seconds=timeout):
             return True
         return tolerance > 0 and _close(gold, pred, tolerance)
@@ -297,7 +375,7 @@ def verify(
     answer = extract_answer(response)
     if answer is None:
         return "no_answer", "no \\boxed{...} and no 'Answer:' line"
-    problem = guard(answer)
+    problem = guard(answer, timeout_s)
     if problem is not None:
         return "wrong", f"rejected: {problem}"
     gold = reference_answer(reference)
@@ -305,6 +383,9 @@ def verify(
     if letter:
         ok = _choice(answer) == letter.group(1)
     else:
+        problem = relation_problem(answer, tolerance, timeout_s)
+        if problem is not None:
+            return "wrong", f"rejected: {problem}"
         ok = equivalent(gold, answer, tolerance, timeout_s)
     return ("correct" if ok else "wrong"), f"answer {answer[:200]!r}"
 

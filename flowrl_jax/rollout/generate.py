@@ -2,11 +2,20 @@
 
 Used alike by training, evaluation and DPH-RL's reference set. The sampler returns rows
 prompt-major (row i·G + g is sample g of prompt i), so the group of row r is `r // G`.
+
+On a mesh (the model's weights placed on one, e.g. by `distributed.rollout_copy`), the rows
+are split over its batch axes: in a multi-host run each process loads its share of the
+prompts, samples them on its own devices, detokenises and scores its own responses, and only
+the per-row verdicts (reward, correctness, reason, text) are gathered, so that every process
+holds the same `Rollout` and makes the same decisions. A group stays on one process (the
+prompts per call must split evenly over the mesh's batch shards). The token arrays stay
+where they were sampled, as global arrays.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any
 
@@ -16,8 +25,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from flowrl_jax.data import PromptSet
+from flowrl_jax.distributed.multihost import (
+    gather_rows,
+    gather_strings,
+    mesh_of,
+    place_rows,
+    process_rows,
+)
 from flowrl_jax.rollout.scoring import ScoreFn
-from flowrl_jax.sampling import detokenize, sample
+from flowrl_jax.sampling import SampleOutput, detokenize, local_rows, sample
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,44 +83,59 @@ def generate(
 ) -> Rollout:
     """Samples `num_samples` responses per prompt, detokenises and scores them.
 
-    `timings`, when given, accumulates seconds of the `rollout` and `verify` phases.
+    prompt_ids, prompt_mask: [B, P] host arrays, the same on every process. `timings`, when
+    given, accumulates seconds of the `rollout` and `verify` phases.
     """
     timings = {} if timings is None else timings
     g = num_samples
+    mesh = mesh_of(model)
     start = time.perf_counter()
     out = sample(
         model,
-        jnp.asarray(prompt_ids),
-        jnp.asarray(prompt_mask),
+        place_rows(mesh, prompt_ids),
+        place_rows(mesh, prompt_mask),
         key,
         stop_ids=stop_ids(tokenizer),
         num_samples=g,
+        mesh=mesh,
         **dataclasses.asdict(sampling),
     )
-    tokens, mask = np.asarray(out.tokens), np.asarray(out.mask).astype(bool)
+    jax.block_until_ready(out.tokens)
     timings["rollout"] = timings.get("rollout", 0.0) + time.perf_counter() - start
 
     start = time.perf_counter()
-    texts = detokenize(tokenizer, out)
-    refs = [references[i // g] for i in range(len(texts))]
-    scores = score(texts, refs)
+    n = out.tokens.shape[0]
+    mine = process_rows(out.tokens.sharding, out.tokens.shape)
+    texts = detokenize(tokenizer, out)  # this process's rows
+    scores = score(texts, [references[i // g] for i in range(mine.start, mine.stop)])
     timings["verify"] = timings.get("verify", 0.0) + time.perf_counter() - start
 
-    ids = np.concatenate([np.repeat(prompt_ids, g, axis=0), tokens], axis=1)
-    attn = np.concatenate([np.repeat(prompt_mask, g, axis=0), mask], axis=1)
+    def gathered(x: Any, dtype: Any) -> np.ndarray:
+        return gather_rows(np.asarray(x, dtype), mine, n)
+
+    ids, attn = _sequences(out, prompt_ids.shape[1])
     return Rollout(
-        ids=jnp.asarray(ids),
-        attn=jnp.asarray(attn),
-        mask=jnp.asarray(mask),
+        ids=ids,
+        attn=attn,
+        mask=out.mask,
         lp_old=out.logprobs,
-        rewards=np.asarray(scores.rewards, np.float32),
-        correct=np.asarray(scores.correct, bool),
-        lengths=np.asarray(out.lengths),
-        truncated=np.asarray(out.truncated, bool),
-        failed=np.asarray(scores.failed, bool),
-        texts=texts,
-        reasons=list(scores.reasons),
+        rewards=gathered(scores.rewards, np.float32),
+        correct=gathered(scores.correct, bool),
+        lengths=gathered(local_rows(out.lengths), np.int32),
+        truncated=gathered(local_rows(out.truncated), bool),
+        failed=gathered(scores.failed, bool),
+        texts=gather_strings(texts, mine, n),
+        reasons=gather_strings(list(scores.reasons), mine, n),
     )
+
+
+@functools.partial(jax.jit, static_argnames=("prompt_len",))
+def _sequences(out: SampleOutput, prompt_len: int) -> tuple[jax.Array, jax.Array]:
+    """ids and attention mask [N, prompt_len + T]: the prompts as given (the sampler padded
+    them further to its bucket, on the left) followed by the completions."""
+    ids = jnp.concatenate([out.prompt_ids[:, -prompt_len:], out.tokens], axis=1)
+    attn = jnp.concatenate([out.prompt_mask[:, -prompt_len:], out.mask], axis=1)
+    return ids, attn
 
 
 def generate_all(
@@ -120,6 +151,7 @@ def generate_all(
     chunk: int,
     progress: bool = False,
     desc: str = "rollout",
+    timings: dict[str, float] | None = None,
 ) -> Rollout:
     """Rollouts of the prompts `indices` of `prompts`, `chunk` prompts per sampler call.
 
@@ -141,6 +173,7 @@ def generate_all(
             num_samples=num_samples,
             sampling=sampling,
             score=score,
+            timings=timings,
         )
         real = min(chunk, len(indices) - start)
         parts.append(select_groups(r, np.arange(real), num_samples))

@@ -5,9 +5,9 @@ a `SampleOutput` whose rows are ordered prompt-major: row i*G + g is sample g of
 (G = num_samples). Inside the one compiled program:
 
 1. prefill: the B prompts (padded to the bucketed length P_b) run once through the decoder,
-   filling a fixed-size KV cache of P_b + T_b slots; only the last position goes through the LM
-   head;
-2. the cache and the last-position logits are repeated G times (a group shares its prefill);
+   filling a KV cache of P_b slots; only the last position goes through the LM head;
+2. the cache and the last-position logits are repeated G times (a group shares its prefill),
+   the cache extended to the fixed size of P_b + T_b slots;
 3. the first token of every row is drawn from those logits, then `lax.while_loop` feeds the
    previous token, draws the next one and stops as soon as every row has emitted a stop id, or
    after `max_new_tokens` tokens (a traced scalar, so any length up to the bucket T_b reuses the
@@ -163,16 +163,26 @@ def _sample_program(
             hit = hit | (token == s)
         return hit
 
-    # Prefill the B prompts once, then give every sample of a group its own copy of the cache.
-    cache = _constrain_cache(model.init_cache(b, p + bucket_new), mesh)
-    out = model(prompt_ids, prompt_mask, cache=cache, return_hidden=True)
-    logits = model.logits(out.hidden_states[:, -1:])[:, 0]  # [B, V]; left padding: last is real
-    group = functools.partial(jnp.repeat, repeats=num_samples, axis=0)
+    # Prefill the B prompts once into a cache of their P_b slots (so the prefill's attention
+    # scores are [P_b, P_b], not [P_b, P_b + T_b]), then give every sample of a group its own
+    # copy of the cache, extended by the T_b slots the decode loop writes.
+    cache = _constrain_cache(model.init_cache(b, p), mesh)
+    hidden, cache = model.backbone(prompt_ids, prompt_mask, cache=cache)
+    logits = model.logits(hidden[:, -1:])[:, 0]  # [B, V]; left padding: the last is real
+
+    def group(x: jax.Array, slot_axis: int | None = None) -> jax.Array:
+        x = jnp.repeat(x, num_samples, axis=0)
+        if slot_axis is None:
+            return x
+        widths = [(0, 0)] * x.ndim
+        widths[slot_axis] = (0, bucket_new)
+        return jnp.pad(x, widths)
+
     cache = KVCache(
-        keys=tuple(map(group, out.cache.keys)),
-        values=tuple(map(group, out.cache.values)),
-        mask=group(out.cache.mask),
-        index=out.cache.index,
+        keys=tuple(group(x, 2) for x in cache.keys),
+        values=tuple(group(x, 2) for x in cache.values),
+        mask=group(cache.mask, 1),
+        index=cache.index,
     )
     cache = _constrain_cache(cache, mesh)
     logits = group(logits)

@@ -1,8 +1,10 @@
-"""`flowrl-jax train | eval | export` (also `python -m flowrl_jax.train ...`).
+"""`flowrl-jax train | eval | export | plan | study` (also `python -m flowrl_jax.train ...`).
 
 flowrl-jax train --config=configs/countdown/flowrl.py --config.steps=50 [--resume]
 flowrl-jax eval --config=configs/countdown/grpo.py --config.model_path=runs/x/export
 flowrl-jax export --run=runs/x --out=exported_policy
+flowrl-jax study --config=configs/study/fast.py
+flowrl-jax plan --config=configs/paper/flowrl_qwen2.5_7b_math.py --config.mesh.fsdp=8
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ml_collections import config_flags
 
 from flowrl_jax.logs import setup_logging
 
-COMMANDS = ("train", "eval", "export")
+COMMANDS = ("train", "eval", "export", "plan", "study")
 USAGE = f"usage: flowrl-jax {{{'|'.join(COMMANDS)}}} [flags]  (--help after the command for flags)"
 
 
@@ -40,10 +42,18 @@ def _config_from_run(run: str):
 def _train(_):
     setup_logging()
     from flowrl_jax.distributed.multihost import maybe_initialize
+    from flowrl_jax.train.checkpoint import CorruptCheckpoint
     from flowrl_jax.train.trainer import Trainer
 
     maybe_initialize()
-    metrics = Trainer(flags.FLAGS.config).train(resume=flags.FLAGS.resume)
+    trainer = Trainer(flags.FLAGS.config)
+    try:
+        metrics = trainer.train(resume=flags.FLAGS.resume, fallback=flags.FLAGS.resume_fallback)
+    except CorruptCheckpoint as e:
+        sys.exit(
+            f"error: {e}. Pass --resume_fallback to resume from the latest step that passes the "
+            "checks (the unusable ones are moved aside), or train into a new --config.workdir."
+        )
     print(json.dumps({k: v for k, v in metrics.items() if k.startswith("eval/")}, indent=2))
 
 
@@ -78,19 +88,39 @@ def _export(_):
     print(f"exported step {trainer.step} of {flags.FLAGS.run} to {out}")
 
 
+def _plan(_):
+    from flowrl_jax.train.plan import make_plan
+
+    plan = make_plan(flags.FLAGS.config)
+    print(plan.report())
+    if not plan.fits:
+        print(plan.reason(), file=sys.stderr)
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
     if len(argv) < 2 or argv[1] not in COMMANDS:
         print(USAGE, file=sys.stderr)
         sys.exit(2)
     command = argv.pop(1)
-    if command in ("train", "eval"):
+    if command == "study":
+        from flowrl_jax.study import main as study
+
+        sys.exit(study(argv[1:]))
+    if command in ("train", "eval", "plan"):
         config_flags.DEFINE_config_file(
             "config", None, "config file (configs/...py)", lock_config=True
         )
         flags.mark_flag_as_required("config")
         flags.DEFINE_bool("resume", False, "continue from the latest checkpoint in workdir")
-        app.run(_train if command == "train" else _eval, argv=argv)
+        flags.DEFINE_bool(
+            "resume_fallback",
+            False,
+            "resume from the latest checkpoint that passes its integrity checks, moving the "
+            "newer unusable ones aside (never done without this flag)",
+        )
+        app.run({"train": _train, "eval": _eval, "plan": _plan}[command], argv=argv)
     else:
         flags.DEFINE_string("run", None, "training run directory (its workdir)", required=True)
         flags.DEFINE_string("out", None, "output directory for the HF checkpoint", required=True)

@@ -28,10 +28,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.dtype = "float32"  # compute dtype
     c.param_dtype = "float32"  # storage dtype of the trained parameters
 
+    c.model = ml_collections.ConfigDict()  # memory of the training forward (flowrl_jax.models)
+    c.model.remat = "none"  # rematerialise each layer in the backward pass: none | full | dots
+    c.model.logprob_chunk = 512  # response positions per LM-head application (0: all at once)
+    c.model.architecture = ""  # for `plan` when model_path holds no config.json: a preset name
+    #   (flowrl_jax.models.presets, e.g. qwen2.5-7b) or the path of a Hugging Face config.json
+
     c.mesh = ml_collections.ConfigDict()  # device mesh (flowrl_jax.distributed); -1 = the rest
     c.mesh.data = -1
     c.mesh.fsdp = 1
     c.mesh.tensor = 1
+    c.mesh.device_memory_gib = 0.0  # one device's memory, for `flowrl-jax plan` (0: not set)
 
     c.data = ml_collections.ConfigDict()
     c.data.train_path = ""  # JSONL / Parquet; empty = the task's embedded generator
@@ -54,6 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.rollout.top_p = 1.0
     c.rollout.top_k = 0
     c.rollout.max_new_tokens = 16
+    c.rollout.prompts_per_call = 0  # prompts per sampler call (bounds the KV cache); 0 = all
     c.rollout.recompute_logprobs = config_dict.placeholder(bool)  # lp_old from the update's
     #   forward (as the released codes) instead of the sampler's; None: when dtype is not float32
 
@@ -128,6 +136,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     how the step's batch splits into mini- and micro-batches.
     """
     from flowrl_jax.algos import make_algorithm
+    from flowrl_jax.models import REMAT_POLICIES
     from flowrl_jax.tasks import task_names
 
     def fail(key: str, value, what: str):
@@ -155,6 +164,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     choice("dtype", ("float32", "bfloat16"))
     choice("param_dtype", ("float32", "bfloat16"))
     choice("optim.schedule", ("constant", "cosine"))
+    choice("model.remat", tuple(REMAT_POLICIES))
+    check("model.logprob_chunk", number(0), "must be >= 0 (0: all response positions at once)")
     for key in (
         "steps",
         "rollout.prompts_per_step",
@@ -166,6 +177,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         check(key, number(1), "must be >= 1")
     for key in ("mesh.data", "mesh.fsdp", "mesh.tensor"):
         check(key, lambda v: v == -1 or v >= 1, "must be >= 1, or -1 for the remaining devices")
+    check("mesh.device_memory_gib", number(0), "must be >= 0 (0: not set)")
     if [config.mesh.data, config.mesh.fsdp, config.mesh.tensor].count(-1) > 1:
         raise ValueError("config.mesh: at most one of data, fsdp, tensor may be -1.")
     for key in ("seed", "data.seed", "data.num_train", "data.num_eval"):
@@ -181,6 +193,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check("rollout.temperature", number(0), "must be >= 0 (0: greedy)")
     check("rollout.top_p", number(0, 1, strict_low=True), "must be in (0, 1]")
     check("rollout.top_k", number(0), "must be >= 0 (0: off)")
+    check("rollout.prompts_per_call", number(0), "must be >= 0 (0: the whole step at once)")
     for key in ("reward.correct", "reward.wrong"):
         check(key, number(-math.inf), "must be a finite number")
     check("reward.timeout_s", number(0, strict_low=True), "must be a finite number > 0")

@@ -9,17 +9,25 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from flowrl_jax.distributed.multihost import is_primary
+
 BAR_KEYS = ("reward", "accuracy", "loss", "entropy", "kl_ref", "log_z_mean", "grad_norm")
 
 
 class MetricsLogger:
+    """Writes from process 0 only: in a multi-host run every process holds the same metrics."""
+
     def __init__(
         self, workdir: str, total: int, initial: int, *, tensorboard: bool, progress: bool
     ):
-        self.path = os.path.join(workdir, "metrics.jsonl")
+        primary = is_primary()
+        progress = progress and primary
+        self.path = os.path.join(workdir, "metrics.jsonl" if primary else os.devnull)
+        if primary:
+            keep_rows_up_to(self.path, initial)
         self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self.writer = None
-        if tensorboard:
+        if tensorboard and primary:
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(os.path.join(workdir, "tb"))
@@ -48,6 +56,22 @@ class MetricsLogger:
         self.file.close()
         if self.writer is not None:
             self.writer.close()
+
+
+def keep_rows_up_to(path: str, step: int) -> None:
+    """Drops the rows of a JSONL metrics file logged after `step` (a run that resumes from
+    `step` logs them again), atomically."""
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) == len(lines):
+        return
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+    os.replace(tmp, path)
 
 
 def _scalar(v: Any) -> Any:

@@ -18,7 +18,7 @@ import optax
 from flax import nnx
 
 from flowrl_jax.algos import Algorithm
-from flowrl_jax.models import Decoder, token_logprobs
+from flowrl_jax.models import Decoder, response_logprobs
 from flowrl_jax.optim import guarded_update
 
 
@@ -39,6 +39,7 @@ def policy_forward(
     *,
     prompt_len: int,
     temperature: float,
+    logprob_chunk: int = 0,
     algo: Algorithm | None = None,
     dropout_key: jax.Array | None = None,
 ) -> dict[str, jax.Array]:
@@ -48,19 +49,24 @@ def policy_forward(
     `dropout_key` turns the heads' dropout on (training); None is evaluation mode.
     Returns `lp` [b, T] (log-probs of the response tokens under logits / temperature, exactly
     the sampler's quantity), `entropy` [b, T] (constant), and the outputs of `algo`'s heads
-    (`Algorithm.head_outputs`; none without an algorithm).
+    (`Algorithm.head_outputs`; none without an algorithm). The LM head runs on the response
+    positions only, `logprob_chunk` at a time (`flowrl_jax.models.response_logprobs`).
     """
     with_heads = algo is not None and (model.value is not None or model.logz is not None)
-    out = model.lm(batch["ids"], batch["attn"], return_hidden=with_heads)
-    logits = out.logits[:, prompt_len - 1 : -1]
-    lp = token_logprobs(logits, batch["ids"][:, prompt_len:], temperature)
-    logp = jax.nn.log_softmax(jax.lax.stop_gradient(logits) / temperature, axis=-1)
-    entropy = -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-    fwd = {"lp": lp, "entropy": entropy}
+    out = response_logprobs(
+        model.lm,
+        batch["ids"],
+        batch["attn"],
+        prompt_len=prompt_len,
+        temperature=temperature,
+        chunk=logprob_chunk,
+        return_hidden=with_heads,
+    )
+    fwd = {"lp": out.lp, "entropy": out.entropy}
     if with_heads:
         fwd.update(
             algo.head_outputs(
-                model, out.hidden_states, batch, prompt_len=prompt_len, dropout_key=dropout_key
+                model, out.hidden, batch, prompt_len=prompt_len, dropout_key=dropout_key
             )
         )
     return fwd
@@ -74,6 +80,7 @@ def make_train_step(
     prompt_len: int,
     max_len: int,
     temperature: float,
+    logprob_chunk: int = 0,
 ) -> Callable:
     """Jitted (params, rest, opt_state, minibatch [n_micro, b, ...], key).
 
@@ -83,7 +90,13 @@ def make_train_step(
     def loss_fn(params, rest, mb, norms, key):
         model = nnx.merge(graphdef, params, rest)
         fwd = policy_forward(
-            model, mb, prompt_len=prompt_len, temperature=temperature, algo=algo, dropout_key=key
+            model,
+            mb,
+            prompt_len=prompt_len,
+            temperature=temperature,
+            logprob_chunk=logprob_chunk,
+            algo=algo,
+            dropout_key=key,
         )
         return algo.loss(fwd, mb, norms, max_len)
 
@@ -115,7 +128,7 @@ def make_train_step(
 
 
 def make_forward_fn(
-    graphdef: Any, *, prompt_len: int, temperature: float, algo: Algorithm
+    graphdef: Any, *, prompt_len: int, temperature: float, algo: Algorithm, logprob_chunk: int = 0
 ) -> Callable:
     """Jitted no-gradient (params, rest, batch) -> {lp, heads' outputs}: lp_old, lp_ref, V_old.
 
@@ -130,7 +143,12 @@ def make_forward_fn(
         def fwd(p):
             model = nnx.merge(graphdef, p, rest)
             return policy_forward(
-                model, batch, prompt_len=prompt_len, temperature=temperature, algo=algo
+                model,
+                batch,
+                prompt_len=prompt_len,
+                temperature=temperature,
+                logprob_chunk=logprob_chunk,
+                algo=algo,
             )
 
         out, residuals = jax.vjp(fwd, params)

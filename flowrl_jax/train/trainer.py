@@ -28,7 +28,14 @@ from jax.sharding import NamedSharding
 
 from flowrl_jax.algos import RunContext, make_algorithm
 from flowrl_jax.data import PromptSet, tokenize_prompts
-from flowrl_jax.distributed import make_mesh, replicated, rows_sharding, shard_model
+from flowrl_jax.distributed import (
+    make_mesh,
+    replicated,
+    rollout_copy,
+    rows_sharding,
+    shard_model,
+)
+from flowrl_jax.distributed.multihost import is_primary
 from flowrl_jax.eval.evaluate import evaluate_configured
 from flowrl_jax.models import from_pretrained, load_tokenizer, save_pretrained
 from flowrl_jax.optim import make_rl_optimizer, set_rl_step
@@ -43,7 +50,7 @@ from flowrl_jax.rollout import (
     reason_counts,
 )
 from flowrl_jax.tasks import get_task
-from flowrl_jax.train.checkpoint import Checkpointer
+from flowrl_jax.train.checkpoint import Checkpointer, CorruptCheckpoint
 from flowrl_jax.train.config import recomputes_logprobs, validate
 from flowrl_jax.train.metrics import MetricsLogger
 from flowrl_jax.train.step import PolicyModel, make_forward_fn, make_train_step
@@ -66,7 +73,12 @@ class Trainer:
         self.workdir = os.path.abspath(config.workdir)
         os.makedirs(self.workdir, exist_ok=True)
 
-        lm = from_pretrained(config.model_path, dtype=config.dtype, param_dtype=config.param_dtype)
+        lm = from_pretrained(
+            config.model_path,
+            dtype=config.dtype,
+            param_dtype=config.param_dtype,
+            remat=config.model.remat,
+        )
         self.tokenizer = load_tokenizer(config.model_path, vocab_size=lm.config.vocab_size)
         rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
         self.model = PolicyModel(lm, **self.algo.heads(lm, rngs))
@@ -92,6 +104,7 @@ class Trainer:
             prompt_len=self.prompt_len,
             temperature=config.rollout.temperature,
             algo=self.algo,
+            logprob_chunk=config.model.logprob_chunk,
         )
         self.optimizer = make_rl_optimizer(config.optim, config.steps, self.algo.param_groups())
         self.set_optimizer(self.optimizer.tx)
@@ -121,6 +134,7 @@ class Trainer:
             prompt_len=self.prompt_len,
             max_len=self.max_new,
             temperature=self.config.rollout.temperature,
+            logprob_chunk=self.config.model.logprob_chunk,
         )
 
     # ------------------------------------------------------------------------------ data
@@ -159,16 +173,38 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ rollout
 
-    def _generate(self, idx: np.ndarray, key: jax.Array, score: ScoreFn, timings) -> Rollout:
-        s = self.train_set
+    def _rollout_model(self, timings: dict[str, float]) -> Any:
+        """The policy resharded to the rollout layout, in its compute dtype; the seconds it
+        took are added to `timings["reshard"]`."""
+        start = time.perf_counter()
+        lm = rollout_copy(self.model.lm, self.mesh, self.model.lm.dtype)
+        jax.block_until_ready(nnx.state(lm))
+        timings["reshard"] = timings.get("reshard", 0.0) + time.perf_counter() - start
+        return lm
+
+    def _generate(self, lm, idx: np.ndarray, key: jax.Array, score: ScoreFn, timings) -> Rollout:
+        s, c = self.train_set, self.config.rollout
+        if c.prompts_per_call and c.prompts_per_call < len(idx):
+            return generate_all(
+                lm,
+                self.tokenizer,
+                s,
+                idx,
+                key,
+                num_samples=c.group_size,
+                sampling=self.sampling,
+                score=score,
+                chunk=c.prompts_per_call,
+                timings=timings,
+            )
         return generate(
-            self.model.lm,
+            lm,
             self.tokenizer,
             s.ids[idx],
             s.mask[idx],
             [s.problems[i].reference for i in idx],
             key,
-            num_samples=self.config.rollout.group_size,
+            num_samples=c.group_size,
             sampling=self.sampling,
             score=score,
             timings=timings,
@@ -180,7 +216,7 @@ class Trainer:
 
         def rollout(idx: np.ndarray, num_samples: int, key: jax.Array, desc: str = "rollout"):
             return generate_all(
-                self.model.lm,
+                self._rollout_model({}),
                 self.tokenizer,
                 self.train_set,
                 idx,
@@ -188,7 +224,7 @@ class Trainer:
                 num_samples=num_samples,
                 sampling=self.sampling,
                 score=score,
-                chunk=c.rollout.prompts_per_step,
+                chunk=c.rollout.prompts_per_call or c.rollout.prompts_per_step,
                 progress=c.log.progress,
                 desc=desc,
             )
@@ -212,6 +248,19 @@ class Trainer:
             progress=c.log.progress,
         )
 
+    def _sample(self, key: jax.Array, score: ScoreFn, timings: dict) -> tuple[Rollout, dict]:
+        """The algorithm's `collect` on the policy resharded to the rollout layout (once per
+        step; the copy is dropped on return)."""
+        n, g = self.config.rollout.prompts_per_step, self.config.rollout.group_size
+        lm = self._rollout_model(timings)
+
+        def draw(attempt: int) -> Rollout:
+            return self._generate(
+                lm, self._next_prompts(n), jax.random.fold_in(key, attempt), score, timings
+            )
+
+        return self.algo.collect(draw, n, g)
+
     def collect(self, key: jax.Array, score: TaskScorer, timings: dict) -> tuple[dict, dict]:
         """One step's batch (a dict of device arrays) and its rollout metrics.
 
@@ -219,15 +268,8 @@ class Trainer:
         (the sampler's, or recomputed); `lp_ref` [B, T] when the algorithm needs a reference;
         and what the algorithm's `shape_rewards`, `advantages` and `extra_rows` add.
         """
-        c, algo, g = self.config, self.algo, self.config.rollout.group_size
-        n = c.rollout.prompts_per_step
-
-        def draw(attempt: int) -> Rollout:
-            return self._generate(
-                self._next_prompts(n), jax.random.fold_in(key, attempt), score, timings
-            )
-
-        r, metrics = algo.collect(draw, n, g)
+        algo, g = self.algo, self.config.rollout.group_size
+        r, metrics = self._sample(key, score, timings)
         rewards, rows = algo.shape_rewards(r, self.max_new)
         batch = {"ids": r.ids, "attn": r.attn, "mask": r.mask, "lp_old": r.lp_old, **rows}
         start = time.perf_counter()
@@ -359,31 +401,46 @@ class Trainer:
             self.step, {"params": self.params, "opt_state": self.opt_state}, meta
         )
 
-    def restore(self) -> bool:
-        """Restores the latest checkpoint in workdir; False when there is none."""
-        step = self.checkpointer.latest_step()
-        if step is None:
-            return False
-        state, meta = self.checkpointer.restore(
-            step, {"params": self.params, "opt_state": self.opt_state}
-        )
-        self.params, self.opt_state = state["params"], state["opt_state"]
-        nnx.update(self.model, self.params)
-        self.step, self.cursor = int(meta["step"]), dict(meta["cursor"])
-        return True
+    def restore(self, *, fallback: bool = False) -> bool:
+        """Restores the latest checkpoint in workdir; False when there is none.
+
+        A step that fails its checks raises `CorruptCheckpoint`, unless `fallback`: then it is
+        moved aside (with a warning naming it and the fault) and the previous step is tried.
+        """
+        for step in reversed(self.checkpointer.all_steps()):
+            try:
+                state, meta = self.checkpointer.restore(
+                    step, {"params": self.params, "opt_state": self.opt_state}
+                )
+            except CorruptCheckpoint as e:
+                if not fallback:
+                    raise
+                log.warning("%s; moved to %s", e, self.checkpointer.set_aside(step))
+                continue
+            self.params, self.opt_state = state["params"], state["opt_state"]
+            nnx.update(self.model, self.params)
+            self.step, self.cursor = int(meta["step"]), dict(meta["cursor"])
+            return True
+        if fallback and self.checkpointer.latest_step() is None:
+            log.warning("no usable checkpoint left: starting from step 0")
+        return False
 
     # ------------------------------------------------------------------------------ loop
 
     def run_eval(self, score: ScoreFn, key: jax.Array) -> dict[str, float]:
         result = evaluate_configured(
-            self.model.lm, self.tokenizer, self.eval_set, score, key, self.config
+            self._rollout_model({}), self.tokenizer, self.eval_set, score, key, self.config
         )
         return {f"eval/{k}": v for k, v in result.metrics.items()}
 
-    def train(self, *, resume: bool = False) -> dict[str, float]:
-        """Runs the remaining steps; returns the last step's metrics (with the final eval)."""
+    def train(self, *, resume: bool = False, fallback: bool = False) -> dict[str, float]:
+        """Runs the remaining steps; returns the last step's metrics (with the final eval).
+
+        `resume` continues from the latest checkpoint (`CorruptCheckpoint` if it fails its
+        checks); `fallback` also resumes, from the latest step that passes them.
+        """
         c = self.config
-        if resume and self.restore():
+        if (resume or fallback) and self.restore(fallback=fallback):
             log.info("resumed from step %d", self.step)
         elif self.step == 0 and self.checkpointer.latest_step() is not None:
             raise FileExistsError(
@@ -391,13 +448,14 @@ class Trainer:
                 f"{self.checkpointer.latest_step()}): pass --resume to continue that run, or "
                 "set --config.workdir to a new directory."
             )
-        with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
-            f.write(c.to_json_best_effort(indent=2))  # beside the run's outputs
+        if is_primary():
+            with open(os.path.join(self.workdir, "config.json"), "w", encoding="utf-8") as f:
+                f.write(c.to_json_best_effort(indent=2))  # beside the run's outputs
         base_key = jax.random.key(c.seed)
         eval_key = jax.random.fold_in(base_key, 2**30)  # a stream apart from the steps' keys
         logger = MetricsLogger(
             self.workdir, c.steps, self.step, tensorboard=c.log.tensorboard, progress=c.log.progress
-        )
+        )  # rows after self.step (a run killed after logging, before saving) are dropped
         metrics: dict[str, Any] = {}
         with make_scorer(c) as score, contextlib.closing(logger):
             pool = self.algo.setup(self.run_context(score))
@@ -419,15 +477,16 @@ class Trainer:
                 self.step += 1
                 if c.eval.every and self.step % c.eval.every == 0 and self.step < c.steps:
                     metrics.update(self.run_eval(score, jax.random.fold_in(eval_key, self.step)))
+                logger.log(self.step, metrics)  # before the checkpoint: a resume never lacks it
                 if c.checkpoint.every and self.step % c.checkpoint.every == 0:
                     self.save()
-                logger.log(self.step, metrics)
             if c.eval.num_samples:
                 final = self.run_eval(score, jax.random.fold_in(eval_key, c.steps))
                 metrics.update(final)
                 logger.log(self.step, final, advance=False)
-                with open(os.path.join(self.workdir, "eval.json"), "w", encoding="utf-8") as f:
-                    json.dump(final, f, indent=2)
+                if is_primary():
+                    with open(os.path.join(self.workdir, "eval.json"), "w") as f:
+                        json.dump(final, f, indent=2)
         self.save()
         if c.checkpoint.export_hf:
             save_pretrained(
