@@ -78,7 +78,7 @@ def test_overlong_filter_masks_only_the_loss(tiny_model, tmp_path):
     truncated = [0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1]
     lengths = np.where(truncated, 4, 2)
     fake = fake_rollout(rewards, lengths, truncated)
-    trainer._generate = lambda idx, key, score, timings: fake
+    trainer._generate = lambda *args: fake  # (model, prompts, key, score, timings)
     batch, _ = trainer.collect(jax.random.key(0), None, {})
     expected = group_normalized_advantages(
         jnp.asarray(rewards, jnp.float32), jnp.arange(16) // 4, num_groups=4
