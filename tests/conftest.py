@@ -25,8 +25,10 @@ os.environ.setdefault(
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 
 
-def save_tiny_checkpoint(path, tokenizer_dir) -> str:
-    """A tiny random Qwen2-architecture policy over the tokenizer in `tokenizer_dir`, saved in
+def save_random_checkpoint(
+    path, tokenizer_dir, *, hidden_size: int = 32, num_layers: int = 1
+) -> str:
+    """A random Qwen2-architecture policy over the tokenizer in `tokenizer_dir`, saved in
     Hugging Face format (with the tokenizer) under `path`."""
     from flax import nnx
 
@@ -36,12 +38,12 @@ def save_tiny_checkpoint(path, tokenizer_dir) -> str:
     config = ModelConfig(
         model_type="qwen2",
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_layers=1,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_layers=num_layers,
         num_heads=4,
         num_kv_heads=2,
-        head_dim=8,
+        head_dim=hidden_size // 4,
         qkv_bias=True,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -56,7 +58,7 @@ def tiny_model(tmp_path_factory) -> str:
     from flowrl_jax.data.tokenizer import build_char_tokenizer
 
     path = tmp_path_factory.mktemp("tiny_policy")
-    return save_tiny_checkpoint(path / "model", build_char_tokenizer(path / "tokenizer"))
+    return save_random_checkpoint(path / "model", build_char_tokenizer(path / "tokenizer"))
 
 
 CHATML_TEMPLATE = (
@@ -98,4 +100,16 @@ def chat_tokenizer(tmp_path_factory) -> str:
 def chat_model(chat_tokenizer, tmp_path_factory) -> str:
     """A tiny random Qwen2-architecture checkpoint whose byte-level tokenizer has a ChatML chat
     template: what the README's own-checkpoint recipe is tested on."""
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("chat_policy") / "model", chat_tokenizer)
+    return save_random_checkpoint(tmp_path_factory.mktemp("chat_policy") / "model", chat_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def deep_model(tmp_path_factory) -> str:
+    """A random policy deep and wide enough (4 layers of 128) that in bfloat16 the sampler's
+    log-probs and the update's differ: on the tiny policy every XLA program rounds alike."""
+    from flowrl_jax.data.tokenizer import build_char_tokenizer
+
+    path = tmp_path_factory.mktemp("deep_policy")
+    return save_random_checkpoint(
+        path / "model", build_char_tokenizer(path / "tokenizer"), hidden_size=128, num_layers=4
+    )

@@ -7,11 +7,12 @@ The trainer (`flowrl_jax.train`) calls the hooks in this order each RL step and 
 algorithm:
 
 1. `collect(draw, ...)`: the step's rollout (DAPO resamples uniform groups);
-2. `shape_rewards(rollout, ...)`: rewards and loss mask (DAPO's overlong shaping/filter);
+2. `shape_rewards(rollout, ...)`: rewards and per-row marks (DAPO's overlong shaping/filter);
 3. old (`needs_old_forward`) and reference (`needs_reference`) log-probs;
 4. `advantages(...)`: what the loss reads besides log-probs (`adv`, `seq_adv`, ...);
 5. `extra_rows(...)`: rows added after the rollout's (DPH-RL's stored samples);
-6. per mini-batch, inside the jitted update: `normalizers` once, then `loss` per micro-batch
+6. `layout(...)`: which rows each optimizer step of an epoch takes (DPH-RL's released layout);
+7. per mini-batch, inside the jitted update: `normalizers` once, then `loss` per micro-batch
    on the policy's forward pass, which `head_outputs` extends (log Z, values).
 
 `setup` runs once before the first step (DPH-RL's reference set). Config files give values to
@@ -70,9 +71,13 @@ class RunContext:
 
     rollout(prompt_indices, num_samples, key) samples and scores `num_samples` responses per
     training prompt (any number of prompts: they go in chunks of `prompts_per_step`).
+    logprobs(rollout) gives a rollout's behaviour log-probs [B, T] as the run's updates see them:
+    the update's own forward under the current parameters when the run recomputes them
+    (`rollout.recompute_logprobs`, the default in bfloat16), else the sampler's.
     """
 
     rollout: Callable[[np.ndarray, int, jax.Array], Any]
+    logprobs: Callable[[Any], jax.Array]
     num_prompts: int
     prompts_per_step: int
     prompt_len: int
@@ -106,8 +111,13 @@ class Algorithm:
 
     # ------------------------------------------------------------------ what it needs
 
-    def heads(self, hidden_size: int, rngs: Any) -> dict[str, Any]:
-        """Modules trained with the policy, by name (`logz`, `value`)."""
+    def heads(self, lm: Any, rngs: Any) -> dict[str, Any]:
+        """Modules trained with the policy `lm` (a `Decoder`), by name (`logz`, `value`)."""
+        return {}
+
+    def param_groups(self) -> dict[str, float]:
+        """Modules of `heads` trained at a learning rate of their own, by name (PPO's separate
+        critic); the rest of the model follows `optim.lr` and its schedule."""
         return {}
 
     @property
@@ -124,6 +134,30 @@ class Algorithm:
         """How many rows `extra_rows` adds to each step's batch."""
         return 0
 
+    def minibatch_rows(self, config: Any) -> int:
+        """Rows of each optimizer step (what `layout` gives and micro-batches split): the
+        rollout's share of a mini-batch plus an equal share of the rows `extra_rows` adds."""
+        prompts = config.rollout.prompts_per_step
+        n_mini = prompts // (config.optim.mini_batch_prompts or prompts)
+        extra = self.extra_rows_per_step(config)
+        if extra % n_mini:
+            raise ValueError(
+                f"the {extra} rows {config.algo.name} adds per step do not split evenly over the "
+                f"{n_mini} mini-batches of a step (rollout.prompts_per_step / "
+                "optim.mini_batch_prompts)."
+            )
+        return prompts // n_mini * config.rollout.group_size + extra // n_mini
+
+    def layout(self, online: np.ndarray, extra: np.ndarray, num_minibatches: int) -> list:
+        """Row indices of each optimizer step of one epoch, in micro-batch order (-1: an empty
+        row, in no loss). `online`: the rollout's rows, shuffled; `extra`: the rows of
+        `extra_rows`. Default: `num_minibatches` equal parts of the online rows, each followed
+        by an equal share of the extra rows."""
+        parts = zip(
+            np.split(online, num_minibatches), np.split(extra, num_minibatches), strict=True
+        )
+        return [np.concatenate(part) for part in parts]
+
     # ------------------------------------------------------------------ the step, in order
 
     def setup(self, ctx: RunContext) -> np.ndarray | None:
@@ -134,9 +168,13 @@ class Algorithm:
         """(rollout, metrics): `draw(attempt)` samples the next `num_prompts` prompts."""
         return draw(0), {}
 
-    def shape_rewards(self, rollout: Any, max_new_tokens: int) -> tuple[np.ndarray, jax.Array]:
-        """(rewards [B], loss mask [B, T]) from the verifier's rewards and the response mask."""
-        return rollout.rewards, rollout.mask
+    def shape_rewards(self, rollout: Any, max_new_tokens: int) -> tuple[np.ndarray, Batch]:
+        """(rewards [B] the advantages read, per-row arrays [B, ...] added to the batch).
+
+        The rewards of every row enter the advantages' statistics; an algorithm that keeps rows
+        out of the loss marks them here (DAPO's `in_loss`) and reads the mark in its loss.
+        """
+        return rollout.rewards, {}
 
     def advantages(
         self, rewards: np.ndarray, batch: Batch, *, group_size: int, old: Batch | None

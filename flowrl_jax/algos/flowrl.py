@@ -71,10 +71,10 @@ class FlowRL(Algorithm):
         if config.rollout.temperature <= 0:
             raise ValueError("FlowRL needs rollout.temperature > 0 (log-probs under logits / T).")
 
-    def heads(self, hidden_size: int, rngs: Any) -> dict[str, Any]:
+    def heads(self, lm: Any, rngs: Any) -> dict[str, Any]:
         if not self.p.use_logz:
             return {}
-        return {"logz": LogZHead(hidden_size, rngs=rngs, dropout=self.p.logz_dropout)}
+        return {"logz": LogZHead(lm.config.hidden_size, rngs=rngs, dropout=self.p.logz_dropout)}
 
     @property
     def needs_reference(self) -> bool:

@@ -160,17 +160,25 @@ class PolicyGradient(Algorithm):
         mode = mode or self.p.agg_mode
         return aggregate(token_values, mask, mode=mode, max_len=max_len, **norm)
 
-    def loss(self, fwd: Batch, mb: Batch, norms: Any, max_len: int) -> tuple[jax.Array, Metrics]:
-        """Clipped surrogate on the online tokens, + β·KL to the reference when `kl_coef`."""
+    def token_terms(self, fwd: Batch, mb: Batch) -> tuple[jax.Array, jax.Array | None, Metrics]:
+        """(policy loss [b, T] on the online tokens, KL to the reference [b, T] or None without
+        reference log-probs, metrics): what `loss` aggregates."""
         p, online = self.p, self.online_mask(mb)
         token_loss, metrics = get_policy_loss_fn(p.policy_loss)(
             fwd["lp"], mb["lp_old"], mb["adv"], online, **p.policy_loss_options()
         )
-        loss = self.aggregate(token_loss, online, norms, max_len)
         metrics = {**metrics, "entropy": masked_mean(fwd["entropy"], online)}
+        kl = None
         if "lp_ref" in mb:  # present when the run computes reference log-probs
             kl = kl_estimate(fwd["lp"], mb["lp_ref"], online, kind=p.kl_estimator)
             metrics["kl_ref"] = masked_mean(kl, online)
-            if p.kl_coef:
-                loss = loss + p.kl_coef * self.aggregate(kl, online, norms, max_len)
+        return token_loss, kl, metrics
+
+    def loss(self, fwd: Batch, mb: Batch, norms: Any, max_len: int) -> tuple[jax.Array, Metrics]:
+        """Clipped surrogate on the online tokens, + β·KL to the reference when `kl_coef`."""
+        token_loss, kl, metrics = self.token_terms(fwd, mb)
+        online = self.online_mask(mb)
+        loss = self.aggregate(token_loss, online, norms, max_len)
+        if kl is not None and self.p.kl_coef:
+            loss = loss + self.p.kl_coef * self.aggregate(kl, online, norms, max_len)
         return loss, metrics

@@ -1,4 +1,5 @@
-"""Small heads on the policy's final hidden states: FlowRL's log-Z head and PPO's value head.
+"""Small heads on the policy's final hidden states: FlowRL's log-Z head and PPO's value head,
+and the separate value model (a decoder of its own with a value head).
 
 LogZHead (FlowRL, arXiv 2509.15207; docs/algorithms.md §5): the final hidden states (after the final
 norm) averaged over the prompt tokens, then
@@ -150,3 +151,23 @@ class ValueHead(nnx.Module):
     def __call__(self, hidden: jax.Array) -> jax.Array:
         """[B, S, H] hidden states → [B, S] float32 values."""
         return self.out(_at_least_float32(hidden))[..., 0]
+
+
+class ValueModel(nnx.Module):
+    """A separate value model (PPO's critic as verl trains it): a decoder of its own, initialised
+    as a copy of the policy, with a `ValueHead` on its final hidden states.
+
+    Args:
+      policy: the decoder to copy (parameters copied too: the two never share a buffer).
+      rngs: ``nnx.Rngs`` for the head's initialisation.
+    """
+
+    def __init__(self, policy: nnx.Module, *, rngs: nnx.Rngs):
+        self.backbone = nnx.clone(policy)
+        nnx.update(self.backbone, jax.tree.map(jnp.copy, nnx.state(self.backbone)))
+        self.head = ValueHead(policy.config.hidden_size, rngs=rngs)
+
+    def __call__(self, input_ids: jax.Array, attention_mask: jax.Array) -> jax.Array:
+        """[B, S] ids and attention mask → [B, S] float32 values (V_t from position t)."""
+        out = self.backbone(input_ids, attention_mask, return_hidden=True)
+        return self.head(out.hidden_states)

@@ -71,7 +71,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.rollout.top_k = 0  # top-k sampling; 0 = off
     c.rollout.max_new_tokens = 16  # response length limit (longer ones are truncated)
     c.rollout.prompts_per_call = 0  # prompts per sampler call (bounds the KV cache); 0 = all
-    c.rollout.recompute_logprobs = False  # recompute lp_old with the trainer's forward (as verl)
+    c.rollout.recompute_logprobs = config_dict.placeholder(bool)  # lp_old from the update's
+    #   forward (as the released codes) instead of the sampler's; None: when dtype is not float32
 
     c.optim = ml_collections.ConfigDict()
     c.optim.lr = 1e-6  # AdamW learning rate (after warm-up)
@@ -237,23 +238,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"rollout.prompts_per_step={prompts} is not a multiple of "
             f"optim.mini_batch_prompts={mini}."
         )
-    seqs = mini * config.rollout.group_size
-    n_mini = prompts // mini
-    extra = algorithm.extra_rows_per_step(config)
-    if extra % n_mini:
-        raise ValueError(
-            f"the {extra} rows {config.algo.name} adds per step do not split evenly over the "
-            f"{n_mini} mini-batches of a step (rollout.prompts_per_step / "
-            "optim.mini_batch_prompts)."
-        )
-    rows = seqs + extra // n_mini  # what the trainer's update splits into micro-batches
+    rows = algorithm.minibatch_rows(config)  # what the trainer's update splits
     micro = config.optim.micro_batch_size or rows
-    if rows % micro or (config.optim.micro_batch_size and seqs % micro):
-        held = f"{seqs} sequences (mini_batch_prompts x group_size)"
-        if extra:
-            held += f" + {extra // n_mini} rows {config.algo.name} adds"
+    if rows % micro:
         raise ValueError(
-            f"a mini-batch holds {held}: each part must be a multiple of "
+            f"a mini-batch of {config.algo.name} holds {rows} rows (mini_batch_prompts x "
+            f"group_size, and the rows the algorithm adds): it must be a multiple of "
             f"optim.micro_batch_size={micro}."
         )
 
@@ -279,7 +269,7 @@ def _check_preset(section: ml_collections.ConfigDict) -> None:
 
 def _check_unread_algo_keys(section: ml_collections.ConfigDict, algorithm) -> None:
     """A value set for a hyper-parameter the named algorithm does not have would be ignored
-    silently (e.g. `algo.overlong_buffer` with `algo.name=grpo`, or a config built for another
+    silently (e.g. `algo.overlong_buffer_frac` with `algo.name=grpo`, or a config built for another
     algorithm): refuse it, naming the algorithms that read it."""
     import dataclasses
 
@@ -299,6 +289,15 @@ def _check_unread_algo_keys(section: ml_collections.ConfigDict, algorithm) -> No
             f"(it is a hyper-parameter of {', '.join(users)}): remove it, or start from that "
             f"algorithm's config (for_algorithm / configs/...)."
         )
+
+
+def recomputes_logprobs(config: ml_collections.ConfigDict) -> bool:
+    """Whether a run replaces the sampler's behaviour log-probs by the update's forward
+    (`rollout.recompute_logprobs`; None: whenever the compute dtype is not float32, where the
+    sampler's differ from the update's, by up to 0.036 per token on the embedded Countdown
+    policy; docs/algorithms.md §8.2)."""
+    recompute = config.rollout.recompute_logprobs
+    return config.dtype != "float32" if recompute is None else bool(recompute)
 
 
 def countdown_config(algorithm: str = "grpo") -> ml_collections.ConfigDict:

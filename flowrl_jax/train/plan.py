@@ -161,7 +161,7 @@ def make_plan(config: ml_collections.ConfigDict) -> Plan:
     def build():
         rngs = nnx.Rngs(0)
         lm = Decoder(arch, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        return PolicyModel(lm, **algo.heads(arch.hidden_size, rngs))
+        return PolicyModel(lm, **algo.heads(lm, rngs))
 
     params = nnx.state(nnx.eval_shape(build), nnx.Param)
     on_device = _param_bytes(params, mesh)

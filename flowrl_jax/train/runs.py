@@ -56,7 +56,7 @@ def build_policy(config: ml_collections.ConfigDict, algo: Any, model_path: str):
     )
     tokenizer = load_tokenizer(model_path, vocab_size=lm.config.vocab_size)
     rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
-    model = PolicyModel(lm, **algo.heads(lm.config.hidden_size, rngs))
+    model = PolicyModel(lm, **algo.heads(lm, rngs))
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
     shard_model(model, mesh)
     return model, tokenizer, mesh

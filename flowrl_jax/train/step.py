@@ -130,18 +130,34 @@ def make_train_step(
 def make_forward_fn(
     graphdef: Any, *, prompt_len: int, temperature: float, algo: Algorithm, logprob_chunk: int = 0
 ) -> Callable:
-    """Jitted no-gradient (params, rest, batch) -> {lp, heads' outputs}: lp_old, lp_ref, V_old."""
+    """Jitted no-gradient (params, rest, batch) -> {lp, heads' outputs}: lp_old, lp_ref, V_old.
+
+    It runs the forward half of the update's differentiation (`jax.vjp`, whose residuals are
+    then dropped) rather than a plain forward: XLA fuses a forward that no gradient follows
+    differently, and in bfloat16 those roundings move log-probs by up to ~0.1 per token,
+    while the forward of a vjp computes what the update's own forward computes, so that
+    on-policy importance ratios are exactly 1 (docs/algorithms.md §8.2).
+    """
 
     def forward(params, rest, batch):
-        model = nnx.merge(graphdef, params, rest)
-        fwd = policy_forward(
-            model,
-            batch,
-            prompt_len=prompt_len,
-            temperature=temperature,
-            logprob_chunk=logprob_chunk,
-            algo=algo,
-        )
-        return {k: v for k, v in fwd.items() if k != "entropy"}
+        def fwd(p):
+            model = nnx.merge(graphdef, p, rest)
+            return policy_forward(
+                model,
+                batch,
+                prompt_len=prompt_len,
+                temperature=temperature,
+                logprob_chunk=logprob_chunk,
+                algo=algo,
+            )
 
-    return jax.jit(forward)
+        out, residuals = jax.vjp(fwd, params)
+        return out, residuals
+
+    jitted = jax.jit(forward)
+
+    def call(params, rest, batch):
+        out, _ = jitted(params, rest, batch)
+        return {k: v for k, v in out.items() if k != "entropy"}
+
+    return call

@@ -31,7 +31,7 @@ from flowrl_jax.data import PromptSet, tokenize_prompts
 from flowrl_jax.distributed import replicated, rollout_copy, rows_sharding
 from flowrl_jax.distributed.multihost import is_primary
 from flowrl_jax.eval.evaluate import evaluate_configured
-from flowrl_jax.optim import make_optimizer
+from flowrl_jax.optim import make_rl_optimizer, set_rl_step
 from flowrl_jax.rollout import (
     Rollout,
     SamplingOptions,
@@ -44,7 +44,7 @@ from flowrl_jax.rollout import (
 )
 from flowrl_jax.tasks import get_task
 from flowrl_jax.train.checkpoint import Checkpointer, CorruptCheckpoint
-from flowrl_jax.train.config import validate
+from flowrl_jax.train.config import recomputes_logprobs, validate
 from flowrl_jax.train.metrics import MetricsLogger
 from flowrl_jax.train.runlog import RunLog
 from flowrl_jax.train.runs import build_policy, eval_key, export_policy
@@ -76,6 +76,7 @@ class Trainer:
         self.prompt_len = config.data.max_prompt_len
         self.max_new = config.rollout.max_new_tokens
         self.sampling = SamplingOptions.of(config.rollout, self.max_new)
+        self.recompute = recomputes_logprobs(config)  # lp_old from the update's forward
         self.train_set = self._prompts("train")
         self.eval_set = self._prompts("eval")
         self.step = 0
@@ -90,18 +91,8 @@ class Trainer:
             algo=self.algo,
             logprob_chunk=config.model.logprob_chunk,
         )
-        self.set_optimizer(
-            make_optimizer(
-                lr=config.optim.lr,
-                total_steps=config.steps,
-                warmup_steps=config.optim.warmup_steps,
-                schedule=config.optim.schedule,
-                weight_decay=config.optim.weight_decay,
-                b1=config.optim.b1,
-                b2=config.optim.b2,
-                grad_clip=config.optim.grad_clip,
-            )
-        )
+        self.optimizer = make_rl_optimizer(config.optim, config.steps, self.algo.param_groups())
+        self.set_optimizer(self.optimizer.tx)
 
     @functools.cached_property
     def checkpointer(self) -> Checkpointer:
@@ -223,8 +214,16 @@ class Trainer:
                 desc=desc,
             )
 
+        def logprobs(r: Rollout) -> jax.Array:
+            if not self.recompute:
+                return r.lp_old
+            return jnp.where(
+                r.mask, self._forward(self.params, {"ids": r.ids, "attn": r.attn})["lp"], 0.0
+            )
+
         return RunContext(
             rollout=rollout,
+            logprobs=logprobs,
             num_prompts=len(self.train_set),
             prompts_per_step=c.rollout.prompts_per_step,
             prompt_len=self.prompt_len,
@@ -250,21 +249,21 @@ class Trainer:
     def collect(self, key: jax.Array, score: TaskScorer, timings: dict) -> tuple[dict, dict]:
         """One step's batch (a dict of device arrays) and its rollout metrics.
 
-        Batch: `ids`, `attn` [B, P+T]; `mask` [B, T] (the tokens in the loss); `lp_old` [B, T]
+        Batch: `ids`, `attn` [B, P+T]; `mask` [B, T] (the response tokens); `lp_old` [B, T]
         (the sampler's, or recomputed); `lp_ref` [B, T] when the algorithm needs a reference;
-        and what the algorithm's `advantages` and `extra_rows` add.
+        and what the algorithm's `shape_rewards`, `advantages` and `extra_rows` add.
         """
-        c, algo, g = self.config, self.algo, self.config.rollout.group_size
+        algo, g = self.algo, self.config.rollout.group_size
         r, metrics = self._sample(key, score, timings)
         self.last_rollout = r  # for the run log (samples, uniform groups)
-        rewards, mask = algo.shape_rewards(r, self.max_new)
-        batch = {"ids": r.ids, "attn": r.attn, "mask": mask, "lp_old": r.lp_old}
+        rewards, rows = algo.shape_rewards(r, self.max_new)
+        batch = {"ids": r.ids, "attn": r.attn, "mask": r.mask, "lp_old": r.lp_old, **rows}
         start = time.perf_counter()
         old = None
-        if c.rollout.recompute_logprobs or algo.needs_old_forward:
+        if self.recompute or algo.needs_old_forward:
             old = self._forward(self.params, batch)
-            if c.rollout.recompute_logprobs:
-                batch["lp_old"] = old["lp"]
+            if self.recompute:
+                batch["lp_old"] = jnp.where(r.mask, old["lp"], 0.0)
         if self.ref_params is not None:
             batch["lp_ref"] = self._forward(self.ref_params, batch)["lp"]
         batch.update(algo.advantages(rewards, batch, group_size=g, old=old))
@@ -296,23 +295,26 @@ class Trainer:
             )
 
     def _forward(self, params, batch: dict) -> dict[str, jax.Array]:
-        """No-gradient forward over the batch in micro-batches (one compiled shape)."""
+        """No-gradient forward over the batch in micro-batches of the update's shape (the last
+        one padded by repeating rows): one compiled shape, and the update's own numbers."""
         b = batch["ids"].shape[0]
         micro = self.config.optim.micro_batch_size or b
+        pad = -b % micro
+        rows = {k: jnp.pad(batch[k], [(0, pad), (0, 0)], mode="edge") for k in ("ids", "attn")}
         outs = [
-            self.forward(params, self.rest, {k: batch[k][i : i + micro] for k in ("ids", "attn")})
-            for i in range(0, b, micro)
+            self.forward(params, self.rest, {k: v[i : i + micro] for k, v in rows.items()})
+            for i in range(0, b + pad, micro)
         ]
-        return jax.tree.map(lambda *x: jnp.concatenate(x), *outs)
+        return jax.tree.map(lambda *x: jnp.concatenate(x)[:b], *outs)
 
     # ------------------------------------------------------------------------------ update
 
     def update(self, batch: dict, key: jax.Array) -> dict[str, float]:
         """E epochs over the batch in mini-batches; each mini-batch is one optimizer step.
 
-        The rollout's rows (prompts_per_step · group_size) are shuffled each epoch; rows the
-        algorithm added after them (`extra_rows`) are split evenly, in order, over the
-        mini-batches.
+        The rollout's rows (prompts_per_step · group_size) are shuffled each epoch; the
+        algorithm's `layout` places them and the rows it added (`extra_rows`) in mini-batches
+        (by default each mini-batch takes an equal share of the added rows, in order).
         """
         c = self.config
         rows = np.arange(batch["ids"].shape[0])
@@ -321,33 +323,27 @@ class Trainer:
         n_mini = c.rollout.prompts_per_step // (
             c.optim.mini_batch_prompts or c.rollout.prompts_per_step
         )
-        per_mini = len(online) // n_mini
-        extra_per_mini = len(extra) // n_mini
-        rows_per_mini = per_mini + extra_per_mini
-        micro = c.optim.micro_batch_size or rows_per_mini
-        if rows_per_mini % micro:
-            raise ValueError(
-                f"a mini-batch of {rows_per_mini} rows ({per_mini} sampled + {extra_per_mini} "
-                f"added by {c.algo.name}) does not split into micro-batches of "
-                f"optim.micro_batch_size={micro}."
-            )
         history = []
+        self.opt_state = set_rl_step(self.opt_state, self.step)  # one learning rate per RL step
         for epoch in range(c.optim.epochs):
             k = jax.random.fold_in(key, 1000 + epoch)
             perm = np.asarray(jax.random.permutation(k, online))
-            for m in range(n_mini):
-                take = np.concatenate(
-                    [
-                        perm[m * per_mini : (m + 1) * per_mini],
-                        extra[m * extra_per_mini : (m + 1) * extra_per_mini],
-                    ]
-                )
+            for m, take in enumerate(self.algo.layout(perm, extra, n_mini)):
+                micro = c.optim.micro_batch_size or len(take)
+                if len(take) % micro:
+                    raise ValueError(
+                        f"a mini-batch of {len(take)} rows ({c.algo.name}'s layout of "
+                        f"{sampled} sampled and {len(extra)} added rows) does not split into "
+                        f"micro-batches of optim.micro_batch_size={micro}."
+                    )
+                picked = {name: x[take] for name, x in batch.items()}
+                picked["mask"] = picked["mask"] & (take >= 0)[:, None]  # -1: an empty row
                 mini = {
                     name: jax.device_put(
-                        x[take].reshape(rows_per_mini // micro, micro, *x.shape[1:]),
+                        x.reshape(len(take) // micro, micro, *x.shape[1:]),
                         rows_sharding(self.mesh, micro, x.ndim + 1, row_axis=1),
                     )
-                    for name, x in batch.items()
+                    for name, x in picked.items()
                 }
                 self.params, self.opt_state, metrics = self.train_step(
                     self.params, self.rest, self.opt_state, mini, jax.random.fold_in(k, m)
@@ -357,6 +353,7 @@ class Trainer:
         out = {k: float(np.mean([float(h[k]) for h in history])) for k in history[0]}
         out["skipped"] = float(np.sum([float(h["skipped"]) for h in history]))
         out["updates"] = len(history)
+        out.update(self.optimizer.learning_rates(self.step))
         return out
 
     def _check_skips(self, metrics: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ COMMON = (
     "time/verify",
     "time/update",
     "tokens_per_s/rollout",
+    "optim/lr",
 )
 SPECIFIC = {
     "flowrl": ("log_z_mean", "weight_mean", "weight_clipfrac", "delta_mean", "kl_ref"),
@@ -36,7 +37,7 @@ SPECIFIC = {
     "dph_forward_kl": ("f_div",),
     "dph_js": ("f_div",),
     "dph_alpha": ("f_div",),
-    "dapo": ("ds_resamples", "ds_filled"),
+    "dapo": ("ds_resamples", "ds_dropped", "ds_filled"),
 }
 
 

@@ -109,8 +109,10 @@ def test_gspo_from_a_config_gets_gspos_defaults():
 def test_a_value_the_algorithm_does_not_read_is_refused():
     config = for_algorithm("grpo")
     with config.unlocked():
-        config.algo.overlong_buffer = 4
-    with pytest.raises(ValueError, match=r"algo.overlong_buffer=4 is not read by.*'grpo'.*dapo"):
+        config.algo.overlong_buffer_len = 4
+    with pytest.raises(
+        ValueError, match=r"algo.overlong_buffer_len=4 is not read by.*'grpo'.*dapo"
+    ):
         validate(config)
     switched = for_algorithm("dapo")  # a DAPO config run as FlowRL: DAPO's values are unread
     with switched.unlocked():

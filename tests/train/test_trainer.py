@@ -45,6 +45,51 @@ def test_resume_is_exact(tiny_model, tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
 
 
+def test_learning_rate_follows_rl_steps(tiny_model, tmp_path):
+    """Four mini-batches per RL step and two warm-up steps: the four updates of the first step
+    all use rate 0 (when the schedule counted updates they used 0, lr/2, lr, lr), and the rate
+    logged per step is 0, lr/2, then exactly lr."""
+    overrides = {
+        "optim.warmup_steps": 2,
+        "optim.mini_batch_prompts": 1,
+        "optim.micro_batch_size": 4,
+    }
+    trainer = Trainer(toy_config(tiny_model, tmp_path, steps=1, **overrides))
+    before = _params(trainer)
+    trainer.train()
+    for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(_params(trainer)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    trainer.config.unlock()
+    trainer.config.steps = 3
+    trainer.train()
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    lr = np.float32(trainer.config.optim.lr)
+    assert [r["optim/lr"] for r in rows] == [0.0, lr / 2, lr]
+    assert [r["updates"] for r in rows] == [4, 4, 4]
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "flowrl"])
+def test_bfloat16_first_update_is_on_policy(algorithm, deep_model, tmp_path):
+    """In bfloat16 the sampler's log-probs are not the update's (each XLA program rounds its own
+    way); by default the run recomputes lp_old with the update's own forward, so the first
+    update's importance ratios, and FlowRL's sequence weights, are exactly 1."""
+    overrides = {"dtype": "bfloat16"}
+    if algorithm == "flowrl":
+        overrides["algo.logz_dropout"] = 0.0
+    trainer = Trainer(toy_config(deep_model, tmp_path, algorithm, **overrides))
+    with make_scorer(trainer.config) as score:
+        batch, _ = trainer.collect(jax.random.key(0), score, {})
+    rows = batch["ids"].shape[0]
+    mini = {k: v.reshape(rows // 8, 8, *v.shape[1:]) for k, v in batch.items()}
+    _, _, metrics = trainer.train_step(
+        trainer.params, trainer.rest, trainer.opt_state, mini, jax.random.key(1)
+    )
+    if algorithm == "flowrl":
+        assert float(metrics["weight_mean"]) == 1.0
+    else:
+        assert float(metrics["approx_kl"]) == 0.0 and float(metrics["ratio_mean"]) == 1.0
+
+
 @pytest.mark.parametrize("algorithm", ["grpo", "dr_grpo", "flowrl"])
 def test_micro_batches_give_the_same_update(algorithm, tiny_model, tmp_path):
     no_dropout = {"algo.logz_dropout": 0.0} if algorithm == "flowrl" else {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import optax
 
+from flowrl_jax.algos import get_algorithm
 from flowrl_jax.train.config import base_config, for_algorithm
 
 
@@ -27,8 +30,10 @@ def toy_config(model_path: str, workdir, algorithm: str = "grpo", **overrides):
     c.checkpoint.export_hf = False
     c.log.progress = False
     c.log.tensorboard = False
-    if algorithm.startswith("dph"):
-        c.algo.update(pef_samples=2, pef_correct=1, stored_per_step=8)
+    if "stored_per_step" in {f.name for f in dataclasses.fields(get_algorithm(algorithm).Params)}:
+        c.algo.update(pef_samples=2, pef_correct=1, stored_per_step=8)  # DPH-RL
+    if algorithm == "dapo":  # a random policy rarely solves the toy task: groups are uniform
+        c.algo.ds_fill = True
     c = for_algorithm(algorithm, c)
     with c.unlocked():
         for key, value in overrides.items():

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from flowrl_jax.files import atomic_directory, write_json_atomic
 from flowrl_jax.models import Decoder, ModelConfig, from_pretrained, load_tokenizer, save_pretrained
-from flowrl_jax.optim import make_optimizer, make_supervised_step
+from flowrl_jax.optim import lr_schedule, make_optimizer, make_supervised_step
 
 log = logging.getLogger("flowrl_jax")
 
@@ -218,15 +218,14 @@ def train_base(
         raise ValueError(f"steps={recipe.steps} must be >= 1.")
     model = Decoder(recipe.model_config(tokenizer), rngs=nnx.Rngs(recipe.seed))
     graphdef, params = nnx.split(model, nnx.Param)
-    tx = make_optimizer(
-        lr=recipe.lr,
+    rate = lr_schedule(
+        recipe.lr,
         total_steps=recipe.steps,
         warmup_steps=recipe.warmup_steps,
         schedule="cosine",
         end_lr_ratio=recipe.min_lr_ratio,
-        weight_decay=recipe.weight_decay,
-        grad_clip=recipe.grad_clip,
     )
+    tx = make_optimizer(rate, weight_decay=recipe.weight_decay, grad_clip=recipe.grad_clip)
     opt_state = tx.init(params)
     step = make_supervised_step(graphdef, tx)
     data = SupervisedData(train_rows, tokenizer, recipe)
