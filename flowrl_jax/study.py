@@ -40,7 +40,10 @@ RESULT = "result.npz"
 VARIANTS = {
     "grpo": {"algorithm": "grpo"},
     "dr_grpo": {"algorithm": "dr_grpo"},
-    "dapo": {"algorithm": "dapo"},
+    # DAPO's dynamic sampling as the recipe runs it would stop a run whose prompts are mostly
+    # uniform (the hard setting) and multiply its rollouts by up to 10: at most 2 extra
+    # rollouts per step, then the batch is filled with uniform groups (logged as ds_filled).
+    "dapo": {"algorithm": "dapo", "overrides": {"algo": {"max_resample": 2, "ds_fill": True}}},
     "lite_ppo": {"algorithm": "lite_ppo"},
     "reinforce_pp": {"algorithm": "reinforce_pp"},
     "rloo": {"algorithm": "rloo"},
@@ -268,9 +271,14 @@ def train_and_evaluate(study_json: str, spec: RunSpec) -> dict[str, Any]:
     """One run in a worker process: train (from scratch: a half-done run is redone), export,
     evaluate; returns its seconds."""
     setup_logging()
+    import jax
+
     from flowrl_jax.train.trainer import Trainer
 
     study = ml_collections.ConfigDict(json.loads(study_json))
+    # Seeds of one variant compile the same programs: a shared XLA cache compiles them once.
+    jax.config.update("jax_compilation_cache_dir", os.path.join(study.workdir, "xla_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     config = run_config(study, spec)
     start = time.perf_counter()
     shutil.rmtree(config.workdir, ignore_errors=True)
