@@ -6,18 +6,10 @@ easy, docs/algorithms.md §7).
 The algorithm: DAPO as its paper (arXiv 2503.14476): clip-higher 0.2 / 0.28, dynamic sampling,
 overlong shaping with a buffer of 0.2 of the length limit, token-level aggregation (`dapo`).
 
-The paper ran on alibaba/ROLL and released no scripts of its own: the settings the three runs
-share, each with its source (the paper as summarised, else ROLL's example for this model,
-examples/qwen3-8B-rlvr_megatron/rlvr_config.yaml), are in
-`flowrl_jax.train.papers.lite_ppo_math`. Not published: the group size, the mini-batch, the
-rollout and evaluation sampling, the step count and the training files (easy and hard sets). The
-ROLL of the paper's time normalised each micro-batch's loss by its own tokens (docs/
-algorithms.md §1); with ROLL's one response per device per micro-batch that is a per-sequence
-mean, which would undo the token-level aggregation the paper describes: this config keeps the
-exact mini-batch normaliser (algo.normalizer=global).
+Shared settings, their sources (the paper; alibaba/ROLL's example for this model) and what is
+not published: `flowrl_jax.train.papers.lite_ppo_math`.
 
-Hardware: two nodes of 8 GPUs of 80 GB (H800 / H100; ROLL's example trains on 16), mesh fsdp=16;
-`flowrl-jax plan` on this file says it fits. Paths are placeholders.
+Hardware: 2 x 8 GPUs of 80 GB, fsdp=16 (`flowrl-jax plan`: fits).
 """
 
 from flowrl_jax.train.papers import lite_ppo_math

@@ -5,13 +5,10 @@ against the base model's 75.0; Spider dev out of domain; docs/algorithms.md §7)
 Released script: `scripts/llama/dapo.sh` (seamoke/DPH-RL, a verl fork): clip-higher ε_high 0.28
 with verl's dual clip and the k3 KL loss at verl's default coefficient 0.01 (use_kl_loss=True,
 kl_loss_type low_var_kl), neither dynamic sampling nor overlong shaping, every BIRD training
-question, trainer.total_epochs=30 (`dph_dapo`, docs/algorithms.md §4.2). The settings the five
-scripts share, each with its source, are in `flowrl_jax.train.papers.dph_sql`, including the
-released update's weighting of micro-batches (algo.normalizer=local, and for DPH-RL
-algo.dph_weighting=microbatch with 8 ranks of 2-row micro-batches).
+question, trainer.total_epochs=30 (`dph_dapo`, docs/algorithms.md §4.2). Shared settings and
+their sources: `flowrl_jax.train.papers.dph_sql`.
 
-Hardware: one node of 8 H100 GPUs of 80 GB ("run on 8xH100", the script's first line), mesh
-fsdp=8; `flowrl-jax plan` on this file says it fits. Paths are placeholders.
+Hardware: 8 H100 of 80 GB, fsdp=8 (`flowrl-jax plan`: fits).
 """
 
 from flowrl_jax.train.papers import dph_sql

@@ -5,13 +5,9 @@ DPH-F 71.6 against the base model's 75.0; Spider dev out of domain; docs/algorit
 Released script: `scripts/llama/forward_kl.sh` (seamoke/DPH-RL, a verl fork):
 sft_loss_mode=forward: η·f on the stored D_pef samples, no KL loss (use_kl_loss=False),
 clip-higher ε_high 0.28, online prompts from D_exp only (train_wrong.parquet) for
-trainer.total_epochs=5. The settings the five scripts share, each with its source, are in
-`flowrl_jax.train.papers.dph_sql`, including the released update's weighting of micro-batches
-(algo.normalizer=local, and for DPH-RL algo.dph_weighting=microbatch with 8 ranks of 2-row
-micro-batches).
+trainer.total_epochs=5. Shared settings and their sources: `flowrl_jax.train.papers.dph_sql`.
 
-Hardware: one node of 8 H100 GPUs of 80 GB ("run on 8xH100", the script's first line), mesh
-fsdp=8; `flowrl-jax plan` on this file says it fits. Paths are placeholders.
+Hardware: 8 H100 of 80 GB, fsdp=8 (`flowrl-jax plan`: fits).
 """
 
 from flowrl_jax.train.papers import dph_sql

@@ -6,13 +6,10 @@ Released script: `scripts/llama/js_kl.sh` (seamoke/DPH-RL, a verl fork):
 sft_loss_mode=js_low_var: η·f on the stored D_pef samples, no KL loss, clip-higher ε_high 0.28,
 online prompts from D_exp only for trainer.total_epochs=5. η is the script's default 0.01;
 secondary accounts of the paper report DPH-JS at η = 0.2 (docs/algorithms.md §4.2): pass
---config.algo.eta=0.2 to try it. The settings the five scripts share, each with its source, are
-in `flowrl_jax.train.papers.dph_sql`, including the released update's weighting of micro-batches
-(algo.normalizer=local, and for DPH-RL algo.dph_weighting=microbatch with 8 ranks of 2-row
-micro-batches).
+--config.algo.eta=0.2 to try it. Shared settings and their sources:
+`flowrl_jax.train.papers.dph_sql`.
 
-Hardware: one node of 8 H100 GPUs of 80 GB ("run on 8xH100", the script's first line), mesh
-fsdp=8; `flowrl-jax plan` on this file says it fits. Paths are placeholders.
+Hardware: 8 H100 of 80 GB, fsdp=8 (`flowrl-jax plan`: fits).
 """
 
 from flowrl_jax.train.papers import dph_sql

@@ -12,7 +12,7 @@ Hardware: the released run's, 4 nodes of 8 GPUs of 80 GB (32 devices), mesh fsdp
 GiB per device without it); `flowrl-jax plan` on this file says it fits. Paths are placeholders.
 """
 
-from flowrl_jax.train.papers import flowrl
+from flowrl_jax.train.papers import dapo_math_17k, flowrl
 
 
 def get_config():
@@ -29,17 +29,5 @@ def get_config():
         steps=1000,  # not published (the script's bound: trainer.total_epochs=1)
     )
     with c.unlocked():
-        c.rollout.prompts_per_step = 512  # data.train_batch_size=512
-        c.rollout.temperature = 1.0  # verl's rollout default (the script sets none)
-        # DAPO-Math-17k in the release's verl layout (data/README.md): chat-message prompts
-        # holding DAPO's "Answer:" instruction, the answer under reward_model.ground_truth.
-        c.data.train_path = "/data/flowrl/math_data/dapo-math-17k.parquet"
-        c.data.eval_path = "/data/flowrl/math_data/test.parquet"
-        c.data.prompt_field = "prompt"
-        c.data.answer_field = "reward_model.ground_truth"
-        c.data.prompt_template = "{prompt}"  # the instruction is in the data
-        c.reward.correct = 1.0  # verl/utils/reward_score/math_dapo.py: +1
-        c.reward.wrong = -1.0  # and -1
-        c.eval.every = 50  # the script validates every 5 steps (test_freq=5)
-        c.checkpoint.every = 50  # save_freq=50
+        dapo_math_17k(c)
     return c

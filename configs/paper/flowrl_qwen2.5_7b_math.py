@@ -13,7 +13,7 @@ scores of 10k-token micro-batches). Paths are placeholders: point model_path and
 at local copies.
 """
 
-from flowrl_jax.train.papers import flowrl
+from flowrl_jax.train.papers import dapo_math_17k, flowrl
 
 
 def get_config():
@@ -31,21 +31,5 @@ def get_config():
         steps=1000,
     )
     with c.unlocked():
-        c.rollout.prompts_per_step = 512  # data.train_batch_size=512
-        c.rollout.temperature = 1.0  # verl's rollout default (the script sets none)
-        # DAPO-Math-17k as the release ships it (data/README.md: dapo-math-17k.parquet, verl
-        # layout): chat-message prompts that already hold DAPO's instruction (answer on a
-        # last line "Answer: ..."), the answer under reward_model.ground_truth.
-        c.data.train_path = "/data/flowrl/math_data/dapo-math-17k.parquet"
-        c.data.eval_path = "/data/flowrl/math_data/test.parquet"  # AIME24/25, AMC23, ...
-        c.data.prompt_field = "prompt"
-        c.data.answer_field = "reward_model.ground_truth"
-        c.data.prompt_template = "{prompt}"  # the instruction is in the data
-        # data_source "math_dapo": verl/utils/reward_score/math_dapo.py scores +1 / -1.
-        c.reward.correct = 1.0
-        c.reward.wrong = -1.0
-        # trainer.test_freq=5 validates every 5 steps; every 50 here (16 samples of each
-        # benchmark problem per evaluation).
-        c.eval.every = 50
-        c.checkpoint.every = 50  # save_freq=50
+        dapo_math_17k(c)
     return c

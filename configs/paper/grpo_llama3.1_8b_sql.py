@@ -4,13 +4,10 @@ the base model's 75.0; Spider dev out of domain; docs/algorithms.md §7).
 
 Released script: `scripts/llama/grpo.sh` (seamoke/DPH-RL, a verl fork): GRPO with ε 0.2
 (clip_ratio_high=0.2), verl's dual clip 3, no KL (use_kl_loss=False), every BIRD training
-question, trainer.total_epochs=30. The settings the five scripts share, each with its source,
-are in `flowrl_jax.train.papers.dph_sql`, including the released update's weighting of
-micro-batches (algo.normalizer=local, and for DPH-RL algo.dph_weighting=microbatch with 8 ranks
-of 2-row micro-batches).
+question, trainer.total_epochs=30. Shared settings and their sources:
+`flowrl_jax.train.papers.dph_sql`.
 
-Hardware: one node of 8 H100 GPUs of 80 GB ("run on 8xH100", the script's first line), mesh
-fsdp=8; `flowrl-jax plan` on this file says it fits. Paths are placeholders.
+Hardware: 8 H100 of 80 GB, fsdp=8 (`flowrl-jax plan`: fits).
 """
 
 from flowrl_jax.train.papers import dph_sql

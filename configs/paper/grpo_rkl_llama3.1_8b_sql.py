@@ -7,13 +7,10 @@ Released script: `scripts/llama/reverse_kl.sh` (seamoke/DPH-RL, a verl fork): cl
 (sft_loss_mode=reverse, use_kl_loss=True), every BIRD training question,
 trainer.total_epochs=30. β: the script passes kl_loss_coef from its command line, and the value
 of the paper's runs is not published (the fallback `${2:'0.01'}` is a substring expansion, not a
-default); 0.01 here, verl's default. The settings the five scripts share, each with its source,
-are in `flowrl_jax.train.papers.dph_sql`, including the released update's weighting of
-micro-batches (algo.normalizer=local, and for DPH-RL algo.dph_weighting=microbatch with 8 ranks
-of 2-row micro-batches).
+default); 0.01 here, verl's default. Shared settings and their sources:
+`flowrl_jax.train.papers.dph_sql`.
 
-Hardware: one node of 8 H100 GPUs of 80 GB ("run on 8xH100", the script's first line), mesh
-fsdp=8; `flowrl-jax plan` on this file says it fits. Paths are placeholders.
+Hardware: 8 H100 of 80 GB, fsdp=8 (`flowrl-jax plan`: fits).
 """
 
 from flowrl_jax.train.papers import dph_sql

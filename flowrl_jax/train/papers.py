@@ -90,12 +90,35 @@ def flowrl(
     return c
 
 
+def dapo_math_17k(c: ml_collections.ConfigDict) -> None:
+    """DAPO-Math-17k as FlowRL's math scripts train on it: 512 prompts per step
+    (data.train_batch_size=512), the release's verl layout (FLOWRL_REPO data/README.md:
+    dapo-math-17k.parquet; chat-message prompts that already hold DAPO's instruction to end
+    with a line "Answer: ...", the answer under reward_model.ground_truth) and its reward
+    (data_source math_dapo: verl/utils/reward_score/math_dapo.py scores +1 / -1)."""
+    c.rollout.prompts_per_step = 512
+    c.rollout.temperature = 1.0  # verl's rollout default (the math scripts set none)
+    c.data.train_path = "/data/flowrl/math_data/dapo-math-17k.parquet"
+    c.data.eval_path = "/data/flowrl/math_data/test.parquet"  # AIME24/25, AMC23, MATH500, ...
+    c.data.prompt_field = "prompt"
+    c.data.answer_field = "reward_model.ground_truth"
+    c.data.prompt_template = "{prompt}"  # the instruction is in the data
+    c.reward.correct = 1.0
+    c.reward.wrong = -1.0
+    # trainer.test_freq=5 validates every 5 steps; every 50 here (16 samples of each
+    # benchmark problem per evaluation).
+    c.eval.every = 50
+    c.checkpoint.every = 50  # save_freq=50
+
+
 def dph_sql(
     algorithm: str, *, model_path: str, workdir: str, steps: int
 ) -> ml_collections.ConfigDict:
     """DPH-RL and its baselines on BIRD as `scripts/llama/*.sh` of DPH_REPO run them: what the
     five scripts share. `algorithm` is one of dph_forward_kl, dph_js, grpo, dph_dapo,
-    grpo_rkl; the caller sets what its own script changes (steps, workdir)."""
+    grpo_rkl; the caller sets what its own script changes (steps, workdir). The released
+    update's weighting of micro-batches is kept: algo.normalizer=local for all five, and for
+    DPH-RL algo.dph_weighting=microbatch with 8 ranks of 2-row micro-batches (§4.2)."""
     c = base_config()
     c.task = "sql"
     c.model_path = model_path  # MODEL_PATH=.../Meta-Llama-3.1-8B-Instruct
@@ -183,7 +206,13 @@ def lite_ppo_math(algorithm: str, *, workdir: str) -> ml_collections.ConfigDict:
     2508.08221, run on ROLL_REPO): what the three runs share. The paper's own scripts are not
     released; where its text (as read through secondary summaries) gives no value, ROLL's
     example for this model (examples/qwen3-8B-rlvr_megatron/rlvr_config.yaml) does, and the
-    comment says so."""
+    comment says so. Not published: the group size, the mini-batch, the rollout and evaluation
+    sampling, the step count and the training files (an easy and a hard set).
+
+    The ROLL of the paper's time normalised each micro-batch's loss by its own tokens
+    (docs/algorithms.md §1); with ROLL's one response per device per micro-batch that is a
+    per-sequence mean, which would undo the token-level aggregation the paper describes: these
+    configs keep the exact mini-batch normaliser (algo.normalizer=global)."""
     c = base_config()
     c.task = "math"
     c.model_path = "/data/Qwen3-8B"  # the aligned Qwen3-8B (the paper's headline rows, §7)
