@@ -39,6 +39,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "qwen2.5-32b": dict(_QWEN2_LARGE, **_layout(5120, 27648, 64, 40, 8), rope_theta=1e6),
     "qwen2.5-math-1.5b": dict(_QWEN2_SMALL, **_layout(1536, 8960, 28, 12, 2), **_MATH),
     "qwen2.5-math-7b": dict(_QWEN2_LARGE, **_layout(3584, 18944, 28, 28, 4), **_MATH),
+    # Qwen2.5-Math-7B's layout, distilled with a 128k context (its config.json: rope_theta
+    # 10000, max_position_embeddings 131072, use_sliding_window false)
+    "deepseek-r1-distill-qwen-7b": dict(
+        _QWEN2_LARGE,
+        **_layout(3584, 18944, 28, 28, 4),
+        rope_theta=10000.0,
+        max_position_embeddings=131072,
+    ),
     "qwen3-8b": dict(
         model_type="qwen3",
         vocab_size=151936,

@@ -55,9 +55,12 @@ def test_eval_does_not_import_train():
 
 
 def _train_modules():
-    """train/ less the configuration modules (which name the presets they build)."""
+    """train/ less the configuration modules (which name the presets they build, and the
+    papers' settings)."""
     return [
-        p for p in (PACKAGE / "train").glob("*.py") if p.name not in ("config.py", "recipes.py")
+        p
+        for p in (PACKAGE / "train").glob("*.py")
+        if p.name not in ("config.py", "recipes.py", "papers.py")
     ]
 
 

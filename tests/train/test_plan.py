@@ -113,6 +113,7 @@ def test_presets_have_their_published_sizes(name):
         "qwen2.5-32b": 32.76,
         "qwen2.5-math-1.5b": 1.54,
         "qwen2.5-math-7b": 7.62,
+        "deepseek-r1-distill-qwen-7b": 7.62,
         "qwen3-8b": 8.19,
         "llama3.1-8b": 8.03,
     }[name]
