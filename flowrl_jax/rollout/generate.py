@@ -182,9 +182,21 @@ def generate_all(
     return concat(parts)
 
 
+END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
+"""Special tokens that end a turn or a document in the supported families (Qwen's ChatML,
+Llama 3): a base model's eos is `<|endoftext|>` while its chat template closes each turn with
+`<|im_end|>`, and a response that goes on after it is scored on what follows."""
+
+
 def stop_ids(tokenizer: Any) -> tuple[int, ...]:
+    """The tokens a response stops at: the tokenizer's eos, and each `END_OF_TURN` token the
+    tokenizer has as a special token, unless it is the padding token (Qwen2.5 pads with
+    <|endoftext|>; its base models' eos is that token too, and stays a stop)."""
     eos = tokenizer.eos_token_id
-    return tuple(eos) if isinstance(eos, list | tuple) else (int(eos),)
+    ids = set(eos) if isinstance(eos, list | tuple) else {int(eos)}
+    added = getattr(tokenizer, "added_tokens_decoder", {})
+    turn = {i for i, t in added.items() if t.special and t.content in END_OF_TURN}
+    return tuple(sorted(ids | (turn - {tokenizer.pad_token_id})))
 
 
 def concat(rollouts: list[Rollout]) -> Rollout:
