@@ -20,7 +20,6 @@ Everything is seeded: the same command on the same machine prints the same numbe
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import dataclasses
 import json
@@ -77,7 +76,7 @@ RESERVED = {"workdir": "--workdir", "model_path": "--base", "seed": "--seed", "s
 
 def rl_config(algorithm: str, demo: DemoConfig) -> ml_collections.ConfigDict:
     """`countdown_config(algorithm)` pointed at the demo's base model and run directory."""
-    from flowrl_jax.train.config import countdown_config
+    from flowrl_jax.train.config import countdown_config, set_key
 
     config = countdown_config(algorithm)
     with config.unlocked():
@@ -93,24 +92,7 @@ def rl_config(algorithm: str, demo: DemoConfig) -> ml_collections.ConfigDict:
         for key, value in demo.overrides:
             if key in RESERVED:
                 raise ValueError(f"--set {key}: the demo sets it; use {RESERVED[key]} instead.")
-            section, _, name = key.rpartition(".")
-            node = config
-            for part in filter(None, section.split(".")):
-                if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-                    raise KeyError(f"--set {key}: the RL config has no section {part!r}.")
-                node = node[part]
-            if name not in node:
-                raise KeyError(
-                    f"--set {key}: the RL config has no key {name!r}"
-                    + (f" in {section!r} (keys: {', '.join(sorted(node))})." if section else ".")
-                )
-            try:  # ml_collections checks the type: 'no' is not a bool, 2.5 is not an int
-                node[name] = value
-            except TypeError as e:
-                raise ValueError(
-                    f"--set {key}={value!r}: {key} is a {type(node[name]).__name__} "
-                    f"(now {node[name]!r})."
-                ) from e
+            set_key(config, key, value)
     return config
 
 
@@ -323,15 +305,12 @@ def same_path(a: str, b: str) -> bool:
 
 
 def _parse_set(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"--set wants KEY=VALUE, got {text!r}")
-    for parse in (json.loads, ast.literal_eval):  # 5e-5, true, null; or True, None, (1, 8)
-        try:
-            return key, parse(value)
-        except (ValueError, SyntaxError):
-            pass
-    return key, value
+    from flowrl_jax.train.config import parse_assignment
+
+    try:
+        return parse_assignment(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def main(argv: Sequence[str] | None = None) -> int:

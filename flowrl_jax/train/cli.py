@@ -2,6 +2,7 @@
 
 flowrl-jax train --config=configs/countdown/flowrl.py --config.steps=50 [--resume]
 flowrl-jax eval --run=runs/x                          # the run's config, latest checkpoint
+flowrl-jax eval --run=runs/x --set eval.num_samples=64 --set eval.ks="(1, 64)"
 flowrl-jax eval --model=DIR --config=configs/math/grpo.py   # any Hugging Face directory
 flowrl-jax eval --config=configs/countdown/grpo.py --config.model_path=runs/x/export
 flowrl-jax export --run=runs/x --out=exported_policy [--dtype=bfloat16]
@@ -64,16 +65,25 @@ def _eval(_):
     import jax
 
     from flowrl_jax.train import runs
+    from flowrl_jax.train.config import parse_assignment, set_key, validate
 
     f = flags.FLAGS
     if f.run:
         if f.model or f.config:
             raise ValueError("--run evaluates the run with its own config: drop --model/--config.")
         config = runs.run_config(f.run)
+        for key, value in map(parse_assignment, f.set):
+            if not key.startswith("eval."):
+                raise ValueError(f"--set {key}: with --run only eval.* keys may change.")
+            set_key(config, key, value)
+        validate(config)
         policy = runs.policy_from_run(f.run, config)
         key = runs.eval_key(config.seed, config.steps if policy.step is None else policy.step)
         name = "export" if policy.step is None else f"step_{policy.step}"
+        name += "".join(f"_{k.removeprefix('eval.')}={v}" for k, v in map(parse_assignment, f.set))
         out = f.out or os.path.join(f.run, "eval", f"{name}.json")
+    elif f.set:
+        raise ValueError("--set goes with --run; with --config, override keys as --config.<key>.")
     elif f.config is not None:
         config = f.config
         if f.model:
@@ -127,7 +137,7 @@ def _help_from_here(command: str, program: str) -> None:
     (absl shows the main module's docstring and key flags)."""
     main_module = sys.modules["__main__"]
     main_module.__doc__ = f"flowrl-jax {command} [flags]\n\n{__doc__}"
-    for name in ("config", "resume", "resume_fallback", "run", "model", "out", "dtype"):
+    for name in ("config", "resume", "resume_fallback", "run", "model", "out", "dtype", "set"):
         if name in flags.FLAGS:
             flags.FLAGS.register_key_flag_for_module(program, flags.FLAGS[name])
 
@@ -177,6 +187,12 @@ def main(argv: list[str] | None = None) -> None:
             "--config's task, data and eval settings",
         )
         flags.DEFINE_string("out", None, "where the results go (a .json file); printed")
+        flags.DEFINE_multi_string(
+            "set",
+            [],
+            "with --run: an eval setting other than the run's, e.g. --set eval.num_samples=64 "
+            "(repeatable; the default results file is named after it)",
+        )
     if command == "export":
         flags.DEFINE_string("run", None, "training run directory (its workdir)", required=True)
         flags.DEFINE_string("out", None, "output directory for the HF checkpoint", required=True)

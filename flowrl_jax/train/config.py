@@ -10,7 +10,10 @@ named algorithm does not read.
 
 from __future__ import annotations
 
+import ast
+import json
 import math
+from typing import Any
 
 import ml_collections
 from ml_collections import config_dict
@@ -326,3 +329,40 @@ def countdown_config(algorithm: str = "grpo") -> ml_collections.ConfigDict:
     c.eval.num_problems = 64
     c.eval.num_samples = 16
     return for_algorithm(algorithm, c)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """`KEY=VALUE` -> (KEY, VALUE), the value read as JSON or a Python literal (5e-5, true,
+    null; True, None, (1, 8)), else kept as a string."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"--set wants KEY=VALUE, got {text!r}")
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return key, parse(value)
+        except (ValueError, SyntaxError):
+            pass
+    return key, value
+
+
+def set_key(config: ml_collections.ConfigDict, key: str, value: Any, *, flag: str = "--set"):
+    """config.<key> = value for a dotted key that must exist, with the key's type kept (an
+    error naming the key and what it holds otherwise)."""
+    section, _, name = key.rpartition(".")
+    node = config
+    for part in filter(None, section.split(".")):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            raise ValueError(f"{flag} {key}: the config has no section {part!r}.")
+        node = node[part]
+    if name not in node:
+        raise ValueError(
+            f"{flag} {key}: the config has no key {name!r}"
+            + (f" in {section!r} (keys: {', '.join(sorted(node))})." if section else ".")
+        )
+    try:  # ml_collections checks the type: 'no' is not a bool, 2.5 is not an int
+        with config.unlocked():
+            node[name] = value
+    except TypeError as e:
+        raise ValueError(
+            f"{flag} {key}={value!r}: {key} is a {type(node[name]).__name__} (now {node[name]!r})."
+        ) from e

@@ -75,3 +75,17 @@ def test_train_export_eval(tiny_model, tmp_path):
     assert os.listdir(tmp_path / "eval") == ["eval.json"]
     assert "checkpoint_manager" not in evaluated.stderr
     assert "PyTorch was not found" not in evaluated.stderr
+
+    # eval --run with another eval setting: the run's config otherwise, a results file named
+    # after the change; a key outside eval.* is refused.
+    again = _cli("eval", f"--run={run}", "--set", "eval.num_samples=2", "--set", "eval.ks=(1, 2)")
+    assert set(json.loads(again.stdout)) >= {"eval/pass@1", "eval/pass@2"}
+    assert "eval/pass@4" not in json.loads(again.stdout)
+    assert os.path.isfile(run / "eval" / "step_1_num_samples=2_ks=(1, 2).json")
+    refused = subprocess.run(
+        [sys.executable, "-m", "flowrl_jax.train", "eval", f"--run={run}", "--set", "steps=3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2 and "only eval.* keys" in refused.stderr
