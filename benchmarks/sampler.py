@@ -17,46 +17,27 @@ Writes the printed results as JSON to benchmarks/results/sampler.json (see --out
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import sys
 import tempfile
-import time
 
 import jax
 import numpy as np
+from common import (  # benchmarks/common.py, beside this file
+    PRESETS,
+    command_line,
+    cpu_model,
+    hf_config,
+    ratio_spread,
+    timed,
+    usable_cores,
+    write_report,
+)
 from flax import nnx
 
 from flowrl_jax.models import Decoder, ModelConfig, from_pretrained
 from flowrl_jax.models.config import resolve_dtype
 from flowrl_jax.sampling import sample
-
-PRESETS = {
-    # Qwen2-style (q/k/v bias, GQA, SwiGLU, tied embeddings), ~22M parameters.
-    "qwen2-20m": dict(
-        vocab_size=32768,
-        hidden_size=384,
-        intermediate_size=1024,
-        num_hidden_layers=6,
-        num_attention_heads=6,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-        rope_theta=1e6,
-    ),
-    # The shapes of Qwen/Qwen2.5-0.5B (random weights).
-    "qwen2.5-0.5b": dict(
-        vocab_size=151936,
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-        rope_theta=1e6,
-    ),
-}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -99,14 +80,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def hf_config(preset: str):
-    import transformers
-
-    return transformers.Qwen2Config(
-        **PRESETS[preset], max_position_embeddings=4096, rms_norm_eps=1e-6, eos_token_id=None
-    )
-
-
 def make_prompts(batch: int, length: int, vocab: int, seed: int = 0):
     """Left-padded random prompts [B, P] with lengths in [P/2, P], pad id 0."""
     rng = np.random.default_rng(seed)
@@ -119,26 +92,6 @@ def make_prompts(batch: int, length: int, vocab: int, seed: int = 0):
     return ids, mask
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def timed(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     backend = jax.default_backend()
@@ -146,7 +99,7 @@ def main(argv=None) -> dict:
     split = args.decode_split == "on" or (
         args.decode_split == "auto" and (args.bandwidth_gbs is not None or backend != "cpu")
     )
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     dtype = resolve_dtype(args.dtype)
 
     hf_model = None
@@ -172,7 +125,7 @@ def main(argv=None) -> dict:
     weight_bytes = config.num_params * np.dtype(dtype).itemsize
 
     env = {
-        "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+        "command": command_line(),
         "cpu": cpu_model(),
         "cpu_cores_usable": cores,
         "jax_backend": backend,
@@ -246,9 +199,7 @@ def main(argv=None) -> dict:
             row["ratio"] = row["ours_tok_s"] / row["hf_tok_s"]
             # each alternated pair's ratio: under load PyTorch's threads can stall for a whole
             # run, so one ratio can be off by several times; the spread shows it
-            pairs = sorted(h / o for o, h in zip(t_ours, t_hf, strict=True))
-            row["ratio_min"], row["ratio_max"] = pairs[0], pairs[-1]
-            row["ratio_median"] = statistics.median(pairs)
+            row.update(ratio_spread(t_ours, t_hf))
         if split:
             ours(1)  # warm-up of the prefill-only program
             t_prefill = statistics.median(timed(lambda: ours(1), args.repeats))
@@ -278,11 +229,7 @@ def main(argv=None) -> dict:
     if args.bandwidth_gbs:
         report["env"]["bandwidth_gbs"] = args.bandwidth_gbs
         report["env"]["weight_bytes"] = weight_bytes
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
-    print(json.dumps(report, indent=1))
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
     return report
 
 

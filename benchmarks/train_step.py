@@ -15,18 +15,24 @@ Writes the printed results as JSON to benchmarks/results/train_step.json (see --
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from common import (  # benchmarks/common.py, beside this file
+    PRESETS,
+    command_line,
+    cpu_model,
+    hf_config,
+    ratio_spread,
+    usable_cores,
+    write_report,
+)
 from flax import nnx
-from sampler import PRESETS, cpu_model, hf_config  # benchmarks/sampler.py, beside this file
 
 from flowrl_jax.models import from_pretrained, response_logprobs
 
@@ -52,7 +58,7 @@ def main(argv=None) -> dict:
     import transformers
 
     use_torch = args.torch == "on" or (args.torch == "auto" and jax.default_backend() == "cpu")
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     torch.set_num_threads(cores)
     torch.manual_seed(0)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
@@ -127,12 +133,10 @@ def main(argv=None) -> dict:
         if theirs:
             row["torch_s"] = statistics.median(t_torch)
             row["torch_tok_s"] = tokens / row["torch_s"]
-            pairs = sorted(t / o for o, t in zip(t_ours, t_torch, strict=True))
-            row.update(ratio_min=pairs[0], ratio_median=statistics.median(pairs))
-            row["ratio_max"] = pairs[-1]
+            row.update(ratio_spread(t_ours, t_torch))
             line += (
-                f" | PyTorch {row['torch_tok_s']:9.1f} tok/s | ratio min {pairs[0]:.2f} / "
-                f"median {row['ratio_median']:.2f} / max {pairs[-1]:.2f}"
+                f" | PyTorch {row['torch_tok_s']:9.1f} tok/s | ratio min {row['ratio_min']:.2f} / "
+                f"median {row['ratio_median']:.2f} / max {row['ratio_max']:.2f}"
             )
         if args.peak_tflops:
             row["mfu"] = 6 * num_params * tokens / row["ours_s"] / (args.peak_tflops * 1e12)
@@ -142,7 +146,7 @@ def main(argv=None) -> dict:
 
     report = {
         "env": {
-            "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+            "command": command_line(),
             "cpu": cpu_model(),
             "cpu_cores_usable": cores,
             "jax_devices": [str(d) for d in jax.devices()],
@@ -159,10 +163,7 @@ def main(argv=None) -> dict:
         },
         "results": results,
     }
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
-    print(json.dumps(report, indent=1))
+    write_report(report, args.out)
     return report
 
 
