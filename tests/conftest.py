@@ -8,6 +8,7 @@ append their device-count flag to XLA_FLAGS.
 """
 
 import os
+import sys
 import tempfile
 
 import pytest
@@ -113,3 +114,28 @@ def deep_model(tmp_path_factory) -> str:
     return save_random_checkpoint(
         path / "model", build_char_tokenizer(path / "tokenizer"), hidden_size=128, num_layers=4
     )
+
+
+def toy_policy_after_grpo(model_path: str, workdir, steps: int) -> str:
+    """The policy at `model_path` after `steps` GRPO steps on the toy task, exported."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "train"))
+    from train_fixtures import toy_config
+
+    from flowrl_jax.train.trainer import Trainer
+
+    config = toy_config(model_path, workdir, "grpo", steps=steps, **{"checkpoint.export_hf": True})
+    Trainer(config).train()
+    return str(workdir / "export")
+
+
+@pytest.fixture(scope="session")
+def solved_toy_policy(tiny_model, tmp_path_factory) -> str:
+    """The tiny policy after 30 GRPO steps: it solves most prompts (for DPH-RL's D_pef)."""
+    return toy_policy_after_grpo(tiny_model, tmp_path_factory.mktemp("grpo_toy"), 30)
+
+
+@pytest.fixture(scope="session")
+def half_solved_toy_policy(tiny_model, tmp_path_factory) -> str:
+    """The tiny policy after 12 GRPO steps: about half its responses are right, so groups are
+    mixed (a gradient well above float noise) and D_pef is not empty."""
+    return toy_policy_after_grpo(tiny_model, tmp_path_factory.mktemp("grpo_toy_12"), 12)

@@ -83,9 +83,22 @@ def _wait(procs: list[subprocess.Popen], timeout: int = 600) -> None:
         assert p.returncode == 0, out[-4000:]
 
 
-@pytest.mark.parametrize("algorithm", ["flowrl", "lite_ppo"])
-def test_two_processes_equal_one_process(algorithm, tiny_model, tmp_path):
-    config = _config_file(tmp_path, tiny_model)
+DPH_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="open: DPH-RL across two processes ends 3.2e-5 from one process after 3 steps (its "
+    "reference set is identical, step 1's gradient norm agrees to 1e-6, step 2's to 1e-4), "
+    "where Lite PPO from the same policy ends 9.6e-7 away: not float noise alone",
+)
+
+
+@pytest.mark.parametrize(
+    "algorithm", ["flowrl", "lite_ppo", pytest.param("dph_forward_kl", marks=DPH_GAP)]
+)
+def test_two_processes_equal_one_process(algorithm, request, tmp_path):
+    # DPH-RL starts from a policy that solves some prompts, so that D_pef has stored samples
+    # (and groups still differ, so the gradient is not float noise that Adam would amplify).
+    policy = "half_solved_toy_policy" if algorithm.startswith("dph") else "tiny_model"
+    config = _config_file(tmp_path, request.getfixturevalue(policy))
     one, two = tmp_path / "one_process", tmp_path / "two_processes"
     coordinator = f"localhost:{_free_port()}"
     procs = [
@@ -106,13 +119,6 @@ def test_two_processes_equal_one_process(algorithm, tiny_model, tmp_path):
     procs.append(_train(config, algorithm, one, _env(8)))
     _wait(procs)
 
-    ours = load_file(str(two / "export" / "model.safetensors"))
-    want = load_file(str(one / "export" / "model.safetensors"))
-    assert ours.keys() == want.keys()
-    diff = max(float(np.abs(ours[k] - want[k]).max()) for k in want)
-    print(f"{algorithm}: max |parameter difference|, 2 processes vs 1 = {diff:.2e}")
-    assert diff < 1e-5
-
     rows = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == list(range(1, STEPS + 1))  # once
     assert all(r["time/reshard"] >= 0 for r in rows if "loss" in r)
@@ -121,3 +127,12 @@ def test_two_processes_equal_one_process(algorithm, tiny_model, tmp_path):
         for key in ("reward", "accuracy", "tokens", "eval/pass@1"):
             if key in theirs:
                 assert mine[key] == pytest.approx(theirs[key], abs=1e-6), key
+    if algorithm.startswith("dph"):  # the stored samples' term acted
+        assert any(r.get("f_div", 0.0) != 0.0 for r in rows)
+
+    ours = load_file(str(two / "export" / "model.safetensors"))
+    want = load_file(str(one / "export" / "model.safetensors"))
+    assert ours.keys() == want.keys()
+    diff = max(float(np.abs(ours[k] - want[k]).max()) for k in want)
+    print(f"{algorithm}: max |parameter difference|, 2 processes vs 1 = {diff:.2e}")
+    assert diff < 1e-5
