@@ -412,6 +412,7 @@ def write_report(study: Any) -> dict[str, Any]:
             "excludes 0 in the claimed direction and every seed agrees, *does not hold* when "
             "it excludes 0 the other way and every seed agrees, *inconclusive* otherwise.",
             "",
+            _completeness(study),
             study.get("summary", ""),
         ]
     )
@@ -426,8 +427,24 @@ def write_report(study: Any) -> dict[str, Any]:
         labels={**labels(study), study_report.BASE: "base"},
         notes={name: s.get("about", "") for name, s in study.settings.items()},
     )
-    lines = [f"{v['id']} {v['title']}: {v['verdict']}" for v in report["verdicts"]]
+    lines = [
+        f"{v['id']} {v['title']}: {v['verdict']}"
+        + (f" ({len(v['missing'])} comparisons not run)" if v["parts"] and v["missing"] else "")
+        for v in report["verdicts"]
+    ]
     return {**report, "summary": "\n".join(lines)}
+
+
+def _completeness(study: Any) -> str:
+    """A line naming the runs not done yet (empty when every run is done)."""
+    missing = [s.name for s in specs(study) if not os.path.exists(result_path(study, s))]
+    if not missing:
+        return ""
+    return (
+        f"**Incomplete: {len(specs(study)) - len(missing)} of {len(specs(study))} runs done**; "
+        f"missing: {', '.join(missing)}. Rerunning the command runs only those and rewrites "
+        "this report.\n"
+    )
 
 
 def _budget(study: Any) -> str:

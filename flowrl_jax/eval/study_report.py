@@ -160,7 +160,15 @@ def setting_table(
 def verdict_section(verdicts: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> str:
     lines = []
     for v in verdicts:
-        lines.append(f"### Claim {v['id']}: {v['title']}\n\n**Verdict: {v['verdict']}.**\n")
+        partial = (
+            f" (on the {len(v['parts'])} of {len(v['parts']) + len(v['missing'])} comparisons "
+            "that were run)"
+            if v["parts"] and v["missing"]
+            else ""
+        )
+        lines.append(
+            f"### Claim {v['id']}: {v['title']}\n\n**Verdict: {v['verdict']}{partial}.**\n"
+        )
         for part, verdict, c in v["parts"]:
             seeds = ", ".join(f"{d:+.3f}" for d in c.per_seed)
             lines.append(
