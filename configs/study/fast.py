@@ -10,24 +10,26 @@ import ml_collections
 
 from flowrl_jax.study import VARIANTS, claims
 
+# The variants the claims compare first, then the other algorithms and ablations: a study
+# stopped early (it resumes) has every claim's runs before the rest.
 MAIN = [
     "grpo",
-    "dr_grpo",
     "dapo",
-    "lite_ppo",
-    "reinforce_pp",
-    "rloo",
     "ppo",
     "flowrl",
     "dph_forward_kl",
     "dph_js",
-    "dph_alpha",
     "rkl",
+    "lite_ppo",
+    "lite_ppo_seq",
     "flowrl_no_weight",
     "flowrl_beta5",
+    "dr_grpo",
+    "reinforce_pp",
+    "rloo",
+    "dph_alpha",
     "lite_ppo_group_std",
     "lite_ppo_no_std",
-    "lite_ppo_seq",
 ]
 HARD = ["grpo", "dapo", "ppo", "flowrl", "dph_forward_kl", "dph_js", "rkl", "lite_ppo"]
 HARD += ["lite_ppo_group_std", "lite_ppo_no_std"]
