@@ -87,9 +87,12 @@ def _parts(metric, a, bs, setting, kind="greater", margin=0.0):
     return [dict(setting=setting, metric=metric, a=a, b=b, kind=kind, margin=margin) for b in bs]
 
 
-def claims(large_k: int, hard: str | None) -> list[dict]:
+def claims(large_k: int, hard: str | None, dph_settings: Sequence[str] = ("main",)) -> list[dict]:
     """The papers' claims as comparisons (`flowrl_jax/eval/stats.py` judges each); `large_k` is
-    the k of "Pass@k at large k", `hard` the setting with concentrated rewards (or None)."""
+    the k of "Pass@k at large k", `hard` the setting with concentrated rewards (or None),
+    `dph_settings` those where DPH-RL has stored samples to keep: D_pef, the problems the base
+    solves 8 times in 8, is empty when the base rarely solves anything (then DPH-RL is PPO-clip
+    and its claim cannot be tested there)."""
     pk = f"pass@{large_k}"
     settings = ["main"] + ([hard] if hard else [])
     flowrl = []
@@ -100,6 +103,7 @@ def claims(large_k: int, hard: str | None) -> list[dict]:
     dph = []
     for s in settings:
         dph += _parts(pk, "base", ["grpo", "dapo"], s)
+    for s in dph_settings:
         for d in ("dph_forward_kl", "dph_js"):
             dph += _parts(pk, d, ["base"], s, "not_worse", 0.02)
             dph += _parts("pass@1", d, ["base"], s)
