@@ -28,7 +28,7 @@ demo: $(VENV)/.installed-base
 base-model: $(VENV)/.installed-base
 	$(BIN)/python -m flowrl_jax.train.pretrain --out=artifacts/countdown_base
 
-# The reproduction study (docs/study.md): about two hours on 2 CPU cores, resumable.
+# The reproduction study (docs/study.md): about 75 minutes on 2 idle CPU cores, resumable.
 study: $(VENV)/.installed-base
 	$(BIN)/python -m flowrl_jax.study --config=configs/study/fast.py
 

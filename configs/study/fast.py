@@ -1,9 +1,9 @@
-"""The fast study preset (`make study`): about two hours on 2 CPU cores, resumable.
+"""The fast study preset (`make study`): about 75 minutes on 2 idle CPU cores, resumable.
 
 Main setting: the embedded Countdown task with 3 numbers and its base policy (the demo's),
 every algorithm and ablation, 3 seeds, Pass@k to k = 64. Second setting, `hard`: Countdown
 with 4 numbers, a base policy built the same way, on which rewards concentrate (most groups
-all wrong), a subset of the variants.
+all wrong), a subset of the variants (no DPH-RL: see HARD).
 """
 
 import ml_collections
