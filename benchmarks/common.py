@@ -110,3 +110,13 @@ def write_report(report: dict, out: str) -> None:
         json.dump(report, f, indent=1)
     print(json.dumps(report, indent=1))
     print(f"wrote {out}")
+
+
+def add_torch_threads_flag(parser) -> None:
+    """--torch-threads, for the benchmarks that time PyTorch beside us."""
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: the cores this process may use = XLA's pool)",
+    )

@@ -63,6 +63,7 @@ import jax
 import numpy as np
 from common import (  # benchmarks/common.py, beside this file
     PRESETS,
+    add_torch_threads_flag,
     command_line,
     cpu_model,
     hf_config,
@@ -71,6 +72,7 @@ from common import (  # benchmarks/common.py, beside this file
     write_report,
 )
 
+from flowrl_jax.data.tokenizer import make_byte_tokenizer
 from flowrl_jax.rollout import make_scorer
 from flowrl_jax.train.config import base_config, for_algorithm
 from flowrl_jax.train.trainer import Trainer
@@ -96,37 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="gradient checkpointing on both sides (ours: model.remat)")  # fmt: skip
     p.add_argument("--lr", type=float, default=1e-6)
     p.add_argument("--steps", type=int, default=4, help="timed steps (after one warm-up step)")
-    p.add_argument(
-        "--torch-threads",
-        type=int,
-        default=None,
-        help="torch intra-op threads (default: the cores this process may use = XLA's pool)",
-    )
+    add_torch_threads_flag(p)
     p.add_argument("--out", default=os.path.join("benchmarks", "results", "rl_step.json"))
     return p.parse_args(argv)
-
-
-def byte_tokenizer(vocab_size: int):
-    """A byte-level tokenizer (one token per byte, no merges) of exactly `vocab_size` tokens:
-    the 256 byte symbols, filler tokens, then end-of-text and pad (flowrl_jax's loader refuses
-    a tokenizer much smaller than the model's vocabulary)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
-    specials = ["<|endoftext|>", "<|pad|>"]
-    if vocab_size < len(symbols) + len(specials):
-        raise ValueError(f"vocab_size {vocab_size} < {len(symbols) + len(specials)}")
-    filler = [f"<|x{i}|>" for i in range(vocab_size - len(symbols) - len(specials))]
-    tok = Tokenizer(models.BPE(vocab={s: i for i, s in enumerate([*symbols, *filler])}, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        eos_token=specials[0],
-        pad_token=specials[1],
-        clean_up_tokenization_spaces=False,
-    )
 
 
 def write_prompts(path: str, n: int, length: int, seed: int = 0) -> list[str]:
@@ -236,7 +210,9 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = os.path.join(tmp, "model")
         hf = transformers.AutoModelForCausalLM.from_config(hf_config(args.preset))
-        tokenizer = byte_tokenizer(hf.config.vocab_size)
+        tokenizer = make_byte_tokenizer(
+            eos_token="<|endoftext|>", pad_token="<|pad|>", vocab_size=hf.config.vocab_size
+        )
         hf.save_pretrained(model_dir, safe_serialization=True)
         tokenizer.save_pretrained(model_dir)
         env["num_params"] = sum(p.numel() for p in hf.parameters())

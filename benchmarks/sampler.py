@@ -25,6 +25,7 @@ import jax
 import numpy as np
 from common import (  # benchmarks/common.py, beside this file
     PRESETS,
+    add_torch_threads_flag,
     command_line,
     cpu_model,
     hf_config,
@@ -70,12 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="also time a prefill-only call to report decode tokens/s "
         "(auto: on when --bandwidth-gbs is given or not on CPU)",
     )
-    p.add_argument(
-        "--torch-threads",
-        type=int,
-        default=None,
-        help="torch intra-op threads (default: the cores this process may use = XLA's pool)",
-    )
+    add_torch_threads_flag(p)
     p.add_argument("--out", default=os.path.join("benchmarks", "results", "sampler.json"))
     return p.parse_args(argv)
 

@@ -70,24 +70,17 @@ CHATML_TEMPLATE = (
 
 
 def build_byte_tokenizer(out_dir) -> str:
-    """A byte-level tokenizer (one token per byte, no merges) with ChatML special tokens and a
-    chat template, saved in Hugging Face format: a tiny stand-in for a Qwen2.5 tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    """A byte-level tokenizer with ChatML special tokens and a chat template, saved in Hugging
+    Face format: a tiny stand-in for a Qwen2.5 tokenizer."""
+    from flowrl_jax.data.tokenizer import make_byte_tokenizer
 
-    vocab = {symbol: i for i, symbol in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
+    tokenizer = make_byte_tokenizer(
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        additional_special_tokens=["<|im_start|>"],
+        special_tokens=("<|im_start|>",),
         chat_template=CHATML_TEMPLATE,
-        clean_up_tokenization_spaces=False,
     )
-    fast.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
     return str(out_dir)
 
 

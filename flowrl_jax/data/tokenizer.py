@@ -1,4 +1,5 @@
-"""A character-level tokenizer for the embedded Countdown task, saved in Hugging Face format.
+"""A character-level tokenizer for the embedded Countdown task, saved in Hugging Face format
+(and a byte-level stand-in for real checkpoints' tokenizers, `make_byte_tokenizer`).
 
 The tiny policy the project trains itself reads prompts like ``"3 5 2>16:"`` and writes answers
 like ``"2*(3+5)"``: one token per character keeps the vocabulary at 24 and makes every string
@@ -92,3 +93,37 @@ def build_char_tokenizer(out_dir: str | Path) -> Path:
     for name, content in (("tokenizer_config.json", config), ("special_tokens_map.json", special)):
         (out / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def make_byte_tokenizer(
+    *,
+    eos_token: str,
+    pad_token: str,
+    special_tokens: tuple[str, ...] = (),
+    vocab_size: int | None = None,
+    chat_template: str | None = None,
+):
+    """A byte-level tokenizer (one token per byte, no merges): a stand-in with the byte-level
+    BPE layout of Qwen2/Llama 3 tokenizers, for tests and benchmarks that must not download
+    one. With `vocab_size`, filler tokens make the vocabulary exactly that size (the loader
+    refuses a tokenizer much smaller than the model's vocabulary)."""
+    from transformers import PreTrainedTokenizerFast
+
+    symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
+    added = 2 + len(special_tokens)
+    filler = []
+    if vocab_size is not None:
+        if vocab_size < len(symbols) + added:
+            raise ValueError(f"vocab_size {vocab_size} < {len(symbols) + added}")
+        filler = [f"<|x{i}|>" for i in range(vocab_size - len(symbols) - added)]
+    tok = Tokenizer(models.BPE(vocab={s: i for i, s in enumerate([*symbols, *filler])}, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token=eos_token,
+        pad_token=pad_token,
+        additional_special_tokens=list(special_tokens),
+        chat_template=chat_template,
+        clean_up_tokenization_spaces=False,
+    )

@@ -72,7 +72,8 @@ def _eval(_):
         if f.model or f.config:
             raise ValueError("--run evaluates the run with its own config: drop --model/--config.")
         config = runs.run_config(f.run)
-        for key, value in map(parse_assignment, f.set):
+        changes = [parse_assignment(text) for text in f.set]
+        for key, value in changes:
             if not key.startswith("eval."):
                 raise ValueError(f"--set {key}: with --run only eval.* keys may change.")
             set_key(config, key, value)
@@ -80,7 +81,7 @@ def _eval(_):
         policy = runs.policy_from_run(f.run, config)
         key = runs.eval_key(config.seed, config.steps if policy.step is None else policy.step)
         name = "export" if policy.step is None else f"step_{policy.step}"
-        name += "".join(f"_{k.removeprefix('eval.')}={v}" for k, v in map(parse_assignment, f.set))
+        name += "".join(f"_{k.removeprefix('eval.')}={v}" for k, v in changes)
         out = f.out or os.path.join(f.run, "eval", f"{name}.json")
     elif f.set:
         raise ValueError("--set goes with --run; with --config, override keys as --config.<key>.")
