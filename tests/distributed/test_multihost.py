@@ -88,8 +88,9 @@ BOUND = {"dph_forward_kl": 1e-4}
 that sensitive to summation order in one process (likely: near π_θ = π_ref its gradient is a
 small difference of large terms, which Adam rescales): in one process, changing only the mesh
 from (data=2, fsdp=4) to (data=1, fsdp=8) moves its parameters by 2.0e-5 after 3 steps, Lite
-PPO's by 1.4e-6. Two processes land 3.2e-5 from one: the same reduction-order noise, not a
-multi-host difference (the reference set and every reward agree exactly)."""
+PPO's by 1.4e-6 (`python benchmarks/mesh_sensitivity.py`). Two processes land 3.2e-5 from
+one: the same reduction-order noise, not a multi-host difference (the reference set and every
+reward agree exactly)."""
 
 
 @pytest.mark.parametrize("algorithm", ["flowrl", "lite_ppo", "dph_forward_kl"])
